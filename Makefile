@@ -1,0 +1,30 @@
+# Two entry points (see README): `make demo` runs the main job, `make test` the test suite.
+# Both set up .venv first (idempotent).
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+
+.PHONY: setup demo test test-all lint format clean
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/bin/liwi demo
+
+test: setup
+	$(PYTHON) -m ruff check platform tests jobs serve benchmarks
+	$(PYTHON) -m ruff format --check platform tests jobs serve benchmarks
+	$(PYTHON) -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)
+
+test-all: setup
+	$(PYTHON) -m pytest -m "not gpu" $(PYTEST_ARGS)
+
+lint:
+	$(PYTHON) -m ruff check platform tests jobs serve benchmarks
+
+format:
+	$(PYTHON) -m ruff format platform tests jobs serve benchmarks
+	$(PYTHON) -m ruff check --fix platform tests jobs serve benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info platform/*.egg-info

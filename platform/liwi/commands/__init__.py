@@ -1,0 +1,1 @@
+"""Subcommands of the ``liwi`` CLI; each module is light at import time."""
