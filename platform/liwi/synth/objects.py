@@ -40,12 +40,32 @@ def shading(mask: np.ndarray, light: np.ndarray, ambient: float, bulge: float) -
     binary = (mask > 0.5).astype(np.uint8)
     dist = cv2.distanceTransform(binary, cv2.DIST_L2, 5)
     z = np.sqrt(dist / max(float(dist.max()), 1.0)) * bulge * max(mask.shape)
-    z = cv2.GaussianBlur(z, (0, 0), 1.5)
+    z = cv2.GaussianBlur(z, (0, 0), max(1.5, 0.06 * max(mask.shape)))  # no medial ridge
     gy, gx = np.gradient(z)
     n = np.stack([-gx, -gy, np.ones_like(z)], axis=2)
     n /= np.linalg.norm(n, axis=2, keepdims=True)
     diffuse = np.clip(n @ light.astype(np.float32), 0.0, 1.0)
     return (ambient + (1.0 - ambient) * diffuse).astype(np.float32)
+
+
+def harmonize(
+    color: np.ndarray, alpha: np.ndarray, background: np.ndarray, amount: float = 0.35
+) -> np.ndarray:
+    """Pull an object's exposure and colour cast part-way towards the scene's.
+
+    Objects pasted from elsewhere look stuck on when their brightness and white balance
+    ignore the scene; real objects share its illuminant.
+    """
+    inside = alpha > 0.5
+    if not inside.any():
+        return color
+    obj_mean = color[inside].mean(axis=0) + 1e-3
+    bg_mean = background.reshape(-1, 3).mean(axis=0) + 1e-3
+    gain = np.clip((bg_mean.mean() / obj_mean.mean()) ** amount, 0.7, 1.4)
+    cast = (bg_mean / bg_mean.mean()) ** amount  # the scene's white balance, softened
+    out = np.clip(color * gain * cast, 0.0, 1.0).astype(np.float32)
+    out[alpha <= 0] = 0.0
+    return out
 
 
 def build_object(
@@ -60,7 +80,7 @@ def build_object(
     """A random object of ``height`` pixels standing at (centre_x, base_y) in the canvas."""
     ch, cw = canvas
     kind = str(rng.choice(list(KIND_PROBS), p=list(KIND_PROBS.values())))
-    aspect = float(rng.uniform(0.45, 1.4))  # width / height
+    aspect = float(rng.uniform(0.4, 1.2))  # width / height
     h = max(8, int(height))
     w = max(8, int(h * aspect))
     hairy = bool(rng.random() < HAIR_PROB)
@@ -73,7 +93,7 @@ def build_object(
         tex, tex_name = textures.procedural_texture(rng, bh, bw)
         source = {"texture": tex_name}
     else:
-        shape_name = str(rng.choice(["blob", "box", "rock", "vessel"]))
+        shape_name = str(rng.choice(["blob", "box", "rock", "vessel"], p=[0.35, 0.1, 0.25, 0.3]))
         sil = shapes.SHAPES[shape_name](rng, h, w)
         photo = photos[int(rng.integers(len(photos)))]
         tex, region = textures.photo_patch(rng, photo.pixels, bh, bw)
