@@ -30,8 +30,11 @@ class SceneObject:
     params: dict = field(default_factory=dict)
 
 
-def shading(mask: np.ndarray, light: np.ndarray, ambient: float, bulge: float) -> np.ndarray:
-    """Lambertian shading of a dome-like relief built from the mask's distance transform.
+def shading(
+    mask: np.ndarray, light: np.ndarray, ambient: float, bulge: float, shininess: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lambertian shade and Blinn-Phong highlight of a dome-like relief built from the
+    mask's distance transform; pixels off the body get the body's typical shade.
 
     ``light`` is a unit vector (x right, y down, z towards the camera) pointing to the light.
     """
@@ -44,8 +47,18 @@ def shading(mask: np.ndarray, light: np.ndarray, ambient: float, bulge: float) -
     gy, gx = np.gradient(z)
     n = np.stack([-gx, -gy, np.ones_like(z)], axis=2)
     n /= np.linalg.norm(n, axis=2, keepdims=True)
-    diffuse = np.clip(n @ light.astype(np.float32), 0.0, 1.0)
-    return (ambient + (1.0 - ambient) * diffuse).astype(np.float32)
+    light = light.astype(np.float32)
+    diffuse = np.clip(n @ light, 0.0, 1.0)
+    shade = (ambient + (1.0 - ambient) * diffuse).astype(np.float32)
+    half = light + np.array([0.0, 0.0, 1.0], np.float32)  # towards light + towards camera
+    half /= np.linalg.norm(half)
+    spec = np.clip(n @ half, 0.0, 1.0) ** shininess
+    body = binary > 0
+    if body.any():  # the brightest 10 % of the body keeps the texture's own value
+        shade /= max(float(np.percentile(shade[body], 90)), 1e-3)
+        shade[~body] = float(np.median(shade[body]))  # hair/fringe: typical body shade
+    spec[~body] = 0.0
+    return shade, spec.astype(np.float32)
 
 
 def harmonize(
@@ -103,6 +116,7 @@ def build_object(
     alpha[pad : pad + h, pad : pad + w] = sil  # ground row of the shape = last box row
     edge_sigma = float(rng.choice([rng.uniform(0.0, 0.6), rng.uniform(0.6, 1.8)], p=[0.7, 0.3]))
     alpha = shapes.soften(alpha, edge_sigma)
+    body = alpha.copy()  # without hair: what the shading relief is built from
     if hairy:
         alpha = shapes.add_strands(rng, alpha, int(rng.integers(60, 260)), hair_len)
     translucency = 1.0 if rng.random() > 0.08 else float(rng.uniform(0.6, 0.9))
@@ -110,14 +124,12 @@ def build_object(
 
     ambient = float(rng.uniform(0.35, 0.6))  # fill light on the object's dark side
     bulge = float(rng.uniform(0.05, 0.25))  # relief depth relative to the object size
-    shade = shading(alpha, light, ambient, bulge)
+    shininess = float(rng.uniform(8, 40))  # Blinn-Phong exponent: larger = tighter highlight
+    gloss = float(rng.uniform(0.1, 0.35)) if kind == "textured" and rng.random() < 0.35 else 0.0
+    shade, spec = shading(body, light, ambient, bulge, shininess)
     strength = 1.0 if kind == "textured" else 0.4  # photos already carry their own lighting
-    shade = (
-        1.0 + strength * (shade / max(float(np.percentile(shade[alpha > 0.5], 90)), 1e-3) - 1.0)
-        if (alpha > 0.5).any()
-        else np.ones_like(shade)
-    )
-    color = np.clip(tex * shade[..., None], 0.0, 1.0)
+    color = tex * (1.0 + strength * (shade - 1.0))[..., None] + gloss * spec[..., None]
+    color = np.clip(color, 0.0, 1.0)
 
     # Paste: the box's last shape row lands on base_y, centred at centre_x; clip to canvas.
     top = base_y - (bh - 1)
@@ -144,5 +156,7 @@ def build_object(
         "translucency": translucency,
         "ambient": ambient,
         "bulge": bulge,
+        "shininess": shininess,
+        "gloss": gloss,
     }
     return SceneObject(full_c, full_a, int(base_y), label, params)
