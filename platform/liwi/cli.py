@@ -14,8 +14,7 @@ import sys
 from liwi import __version__
 
 # (name, module, one-line help). Add a subcommand by adding one line here.
-COMMANDS: list[tuple[str, str, str]] = [
-]
+COMMANDS: list[tuple[str, str, str]] = []
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -53,7 +53,11 @@ def list_parts(lake: Lake | str) -> list[str]:
         lake = Lake.from_uri(lake)
     if not lake.exists(lake.root):
         return []
-    return [p for p in lake.list([".parquet"], recursive=False) if p.rsplit("/", 1)[-1].startswith(PART_PREFIX)]
+    return [
+        p
+        for p in lake.list([".parquet"], recursive=False)
+        if p.rsplit("/", 1)[-1].startswith(PART_PREFIX)
+    ]
 
 
 def read_table(
