@@ -14,7 +14,9 @@ import sys
 from liwi import __version__
 
 # (name, module, one-line help). Add a subcommand by adding one line here.
-COMMANDS: list[tuple[str, str, str]] = []
+COMMANDS: list[tuple[str, str, str]] = [
+    ("decompose", "liwi.commands.decompose", "ADD job: decompose an image lake into layer tables"),
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

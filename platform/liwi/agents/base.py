@@ -73,7 +73,7 @@ class AgentConfig(BaseModel):
     min_candidate_score: float = 0.55  # a candidate below this is not worth a layer
     second_object_min_area: float = 0.01  # a second object must cover ≥1% to make a 3-layer sample
     grow_step_px: int = 4  # "wider mask" retries grow the object masks by this much each
-    consistent_foreground: bool = True  # solve F so αF + (1−α)·B·S reproduces the photo
+    consistent_foreground: bool = True  # solve F (and edge α) so αF + (1−α)·B·S = photo
     tools: dict[str, ToolSpec] = Field(default_factory=_default_tools)
     inpaint_fallbacks: list[ToolSpec] = Field(  # tried in order when the background fails
         default_factory=lambda: [
@@ -255,7 +255,8 @@ class Agent:
         try:
             observation = self._dispatch(state, call)
             entry["outcome"] = "ok"
-            state.last_error = None
+            if call.name != "finish":  # keep the error that made the policy give up
+                state.last_error = None
         except Exception as exc:  # noqa: BLE001 - a failed tool is an observation, not a crash
             observation = {"error": f"{type(exc).__name__}: {exc}"}
             entry["outcome"] = "error"
@@ -355,14 +356,31 @@ class Agent:
 
     def assemble(self, state: AgentState) -> LayerStack:
         """The stack from the current state (objects without an extracted shadow get none)."""
-        from liwi.layers import ObjectLayer
-
         if not state.chosen or state.inpainted is None:
             raise ValueError("nothing to assemble: select, matte and inpaint first")
         missing = [i for i in state.chosen if i not in state.mattes]
         if missing:
             raise ValueError(f"objects {missing} have no matte yet")
-        background = self._background(state)
+        inpainted = self._background(state)
+        total_att = np.ones_like(state.image)
+        for i in state.chosen:
+            if state.shadows.get(i) is not None:
+                total_att = total_att * state.shadows[i].attenuation
+        # Where no object covers the photo, the background *is* the photo (shadows divided
+        # out): the inpainted halo ring would only cost fidelity there. Two passes: the
+        # edge-alpha refit of the first pass can shrink the support.
+        exact = np.clip(state.image / np.maximum(total_att, 1e-3), 0.0, 1.0)
+        alphas = [state.mattes[i].alpha for i in state.chosen]
+        for _ in range(2 if self.config.consistent_foreground else 1):
+            support = np.maximum.reduce(alphas) > 1e-3
+            background = np.where(support[..., None], inpainted, exact).astype(np.float32)
+            objects, alphas = self._objects(state, background)
+        return LayerStack(background=background, objects=objects)
+
+    def _objects(self, state: AgentState, background: np.ndarray) -> tuple[list, list]:
+        """Object layers over ``background``, back to front, and their alphas."""
+        from liwi.layers import ObjectLayer
+
         shaded = background.copy()
         objects = []
         for i in state.chosen:
@@ -370,12 +388,12 @@ class Agent:
             att = out.attenuation if out is not None else None
             if att is not None:
                 shaded = shaded * att
-            color = m.foreground
+            color, alpha = m.foreground, m.alpha
             if self.config.consistent_foreground:
-                color = consistent_foreground(state.image, m.alpha, m.foreground, shaded)
+                color, alpha = consistent_layer(state.image, m.alpha, m.foreground, shaded)
             obj = ObjectLayer.from_maps(
                 color,
-                m.alpha,
+                alpha,
                 att,
                 label=f"object_{i}",
                 scores={"segment_score": float(state.candidates[i].score)},
@@ -383,7 +401,7 @@ class Agent:
             objects.append(obj)
             a = obj.alpha[..., None]
             shaded = a * obj.rgba[..., :3] + (1.0 - a) * shaded
-        return LayerStack(background=background.astype(np.float32), objects=objects)
+        return objects, [o.alpha for o in objects]
 
     def _curate(self, state: AgentState, call: ToolCall) -> dict[str, Any]:
         stack = self.assemble(state)
@@ -398,19 +416,26 @@ class Agent:
         return verdict.to_json()
 
 
-def consistent_foreground(
+def consistent_layer(
     image: np.ndarray, alpha: np.ndarray, foreground: np.ndarray, below: np.ndarray
-) -> np.ndarray:
-    """Object colour F that makes ``α·F + (1 − α)·below`` equal the photo where α > 0.05.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Colour F (and, at soft edges, alpha) so ``α·F + (1 − α)·below`` matches the photo.
 
-    ``below`` is what the object covers in the stack (shaded background and objects
-    behind). Where the solved colour leaves [0, 1] the matting estimate is kept.
+    ``below`` is what the object covers in the stack (shaded background and the objects
+    behind it). Where α > 0.05 the colour is solved exactly, ``F = (I − (1 − α)·below) / α``,
+    if that stays in [0, 1]. Elsewhere in the soft edge (0 < α < 1) the matting colour is
+    kept and alpha is re-fitted per pixel, ``α = ⟨I − below, F − below⟩ / |F − below|²``
+    (clipped to [0, 1]), the least-squares alpha for that colour and background.
     """
     a = alpha[..., None]
     solved = (image - (1.0 - a) * below) / np.maximum(a, 1e-3)
-    valid = (
-        (a > 0.05)
-        & (solved >= -0.02).all(axis=2, keepdims=True)
-        & (solved <= 1.02).all(axis=2, keepdims=True)
-    )
-    return np.where(valid, np.clip(solved, 0.0, 1.0), foreground).astype(np.float32)
+    in_range = ((solved >= -0.02) & (solved <= 1.02)).all(axis=2, keepdims=True)
+    valid = (a > 0.05) & in_range
+    color = np.where(valid, np.clip(solved, 0.0, 1.0), foreground).astype(np.float32)
+    soft = (~valid[..., 0]) & (alpha > 1e-3) & (alpha < 0.999)
+    diff = foreground - below
+    denom = (diff * diff).sum(axis=2)
+    fitted = ((image - below) * diff).sum(axis=2) / np.maximum(denom, 1e-4)
+    refit = soft & (denom > 1e-3)
+    new_alpha = np.where(refit, np.clip(fitted, 0.0, 1.0), alpha).astype(np.float32)
+    return color, new_alpha

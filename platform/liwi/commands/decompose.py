@@ -22,8 +22,12 @@ def run(args: argparse.Namespace) -> int:
     from liwi.decompose_job import DecomposeConfig, format_summary
     from liwi.decompose_job import run as run_job
 
-    overrides = {"input": args.input, "output": args.output, "runner": args.runner,
-                 "limit": args.limit}
+    overrides = {
+        "input": args.input,
+        "output": args.output,
+        "runner": args.runner,
+        "limit": args.limit,
+    }
     if args.no_progress:
         overrides["progress"] = False
     try:
