@@ -43,11 +43,21 @@ def read_light(lake: Lake) -> list[dict[str, Any]]:
 
 
 def reason_kind(reason: str) -> str:
-    """A short category for a reason: the stage prefix, or the check, without numbers."""
-    text = reason.split(":", 1)[0] if ":" in reason[:24] else reason
-    text = re.sub(r"object \d+('s)?", "object", text)
-    text = re.sub(r"[-\d.]+%?", "#", text)
-    text = re.sub(r"\(.*?\)", "", text)
+    """A short category for a reason: stage prefix + first clause, numbers and details dropped.
+
+    ``"read_decode: truncated or corrupt JPEG data: image file is truncated (13 bytes)"``
+    → ``"read_decode: truncated or corrupt JPEG data"``.
+    """
+    stage, sep, rest = reason.partition(": ")
+    if not sep or " " in stage:
+        stage, rest = "", reason
+    parts = re.split(r": |\(", rest)
+    clause = parts[0]
+    if " " not in clause.strip() and len(parts) > 1:  # "segment: no object found" keeps both
+        clause = f"{clause}: {parts[1]}"
+    clause = re.sub(r"object \d+('s)?", "object", clause)
+    clause = re.sub(r"[-+]?\d[\d.]*%?", "#", clause)
+    text = f"{stage}: {clause}" if stage else clause
     return " ".join(text.split())[:60]
 
 

@@ -4,8 +4,8 @@
 (resumption), then streams every file through the stages of :mod:`liwi.stages`:
 ReadDecode → Decompose → Curate → ToRows → WriteParts. Each stage becomes a Ray Data
 actor pool (``map_batches(Stage, compute=ActorPoolStrategy(size=n), num_cpus=…,
-num_gpus=…, batch_size=…)``) with resources from config; ``fuse: true`` runs them all in
-one pool instead (less data movement on a single machine). ``runner: loop`` runs the same
+num_gpus=…, batch_size=…)``) with resources from config; ``fuse: true`` runs all but the
+writer in one pool (less data movement on one machine). ``runner: loop`` runs the same
 stages in this process, without Ray. Locally Ray starts in-process with the CPUs/GPUs the
 config declares; on a cluster (``ray.address``) it joins. Nothing probes the driver's GPUs.
 
@@ -78,7 +78,7 @@ class DecomposeConfig(JobConfig):
     agent: AgentConfig = Field(default_factory=AgentConfig)
     curator: CuratorConfig = Field(default_factory=CuratorConfig)
     verify: dict[str, Any] | None = None  # VLM verify tool ({backend, …}); used if curator.use_vlm
-    fuse: bool = True  # one actor pool runs all stages (sized by stages.decompose)
+    fuse: bool = True  # one actor pool (sized by stages.decompose) runs all stages but the writer
     stages: dict[str, StageResources] = Field(default_factory=_default_stages)
     ray: RayConfig = Field(default_factory=RayConfig)
     report: bool = True  # write report/report.json and report/report.png
@@ -150,9 +150,10 @@ def _run_ray(config: DecomposeConfig, specs, items: list[dict]) -> Any:
         res = _default_stages() | dict(config.stages)
         runtime_env = {"env_vars": _aws_env()} if config.forward_aws_env and _aws_env() else None
         ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 200)))
-        if config.fuse:
-            r = res["decompose"]
-            steps = [(Pipeline, {"stages": [(cls, kw) for _, cls, kw in specs]}, r)]
+        if config.fuse:  # all but the writer in one pool; the writer batches more rows per part
+            fused = {"stages": [(cls, kw) for name, cls, kw in specs if name != "write"]}
+            name, cls, kw = specs[-1]
+            steps = [(Pipeline, fused, res["decompose"]), (cls, kw, res[name])]
         else:
             steps = [(cls, kw, res[name]) for name, cls, kw in specs]
         for cls, kwargs, r in steps:
@@ -177,7 +178,7 @@ def _run_loop(config: DecomposeConfig, specs, items: list[dict]) -> Any:
 
     stages = [cls(**kwargs) for _, cls, kwargs in specs]
     yield from run_loop(
-        stages, items, (_default_stages() | dict(config.stages))["decompose"].batch_size
+        stages, items, (_default_stages() | dict(config.stages))["write"].batch_size
     )
 
 
@@ -221,6 +222,7 @@ def run(config: DecomposeConfig) -> dict[str, Any]:
             bar.set_postfix(Counter(s["status"] for s in summaries))
     bar.close()
     wall = time.perf_counter() - t_run
+    ensure_tables(out)
     summary = make_summary(config, len(items), summaries, stage_seconds, wall, t_list)
     out.write_bytes(out.path("summary.json"), json.dumps(summary, indent=1).encode())
     if config.report:
@@ -236,6 +238,17 @@ def run(config: DecomposeConfig) -> dict[str, Any]:
         }
         out.write_bytes(out.path("summary.json"), json.dumps(summary, indent=1).encode())
     return summary
+
+
+def ensure_tables(out: Any) -> None:
+    """Give every output table at least one (possibly empty) part, so readers find it."""
+    from liwi.schema import LAYER_TABLE_SCHEMA
+    from liwi.table import list_parts, write_table
+
+    for name in ("layers", "rejects", "errors"):
+        table = out.child(name)
+        if not list_parts(table):
+            write_table(LAYER_TABLE_SCHEMA.empty_table(), table, name="empty")
 
 
 def make_summary(
