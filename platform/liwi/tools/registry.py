@@ -21,6 +21,7 @@ from liwi.tools.base import Tool, ToolError
 TOOLS: dict[str, dict[str, str]] = {
     "segment": {
         "classical": "liwi.tools.segment:ClassicalSegmenter",
+        "sam2": "liwi.tools.segment_sam2:Sam2Segmenter",
     },
     "refine_alpha": {
         "classical": "liwi.tools.matting:AlphaRefiner",
