@@ -109,9 +109,10 @@ class Stage:
         """Override to load models/tools."""
 
     def __call__(self, batch: Batch) -> Batch:
-        self.setup()
         t0 = time.perf_counter()
         rows = batch_to_rows(batch)
+        if any(row.get("status", PENDING) in self.handles for row in rows):
+            self.setup()  # lazily: a batch of skipped/error rows needs no models
         out = []
         for row in rows:
             if row.get("status", PENDING) in self.handles:
@@ -474,9 +475,7 @@ class Pipeline:
     """Several stages in one callable (one actor runs them all, no hand-over between them)."""
 
     def __init__(self, stages: list[tuple[type[Stage], dict[str, Any]]]) -> None:
-        self.stages = [cls(**kwargs) for cls, kwargs in stages]
-        for stage in self.stages:
-            stage.setup()
+        self.stages = [cls(**kwargs) for cls, kwargs in stages]  # each sets up on first use
 
     def __call__(self, batch: Batch) -> Batch:
         for stage in self.stages:
@@ -494,8 +493,6 @@ def chunks(items: list[Row], size: int) -> Iterator[list[Row]]:
 
 def run_loop(stages: list[Stage], items: list[Row], batch_size: int) -> Iterator[Batch]:
     """Run ``stages`` one after the other on batches of ``items`` in this process."""
-    for stage in stages:
-        stage.setup()
     for chunk in chunks(items, batch_size):
         batch = rows_to_batch(chunk)
         for stage in stages:
