@@ -186,7 +186,11 @@ class Toolbox:
 
 
 def vlm_judge(config: dict[str, Any]):
-    """A curator VLM judge backed by the ``verify`` tool: ``(source, stack) -> (ok, why, score)``."""
+    """A curator VLM judge backed by the ``verify`` tool: ``(source, stack) -> (ok, why, score)``.
+
+    ``config`` is ``{"backend": "openai" | "clip", "params": {...}, **tool config}``. The
+    tool judges the clean background (no remnant of the removed objects, no smear, no seam).
+    """
     from liwi.tools.registry import get_tool
 
     config = dict(config)
@@ -198,7 +202,7 @@ def vlm_judge(config: dict[str, Any]):
     def judge(source: np.ndarray, stack: Any) -> tuple[bool, str, float]:
         from liwi.tools.verify import VerifyInput
 
-        out = tool(VerifyInput(image=source, stack=stack), params)
-        return bool(out.ok), str(out.reason), float(out.score)
+        out = tool(VerifyInput(image=stack.background), params)
+        return bool(out.passed), f"background: {out.reason}", float(out.score)
 
     return judge
