@@ -61,5 +61,7 @@ def test_report_counts_and_charts(tmp_path):
     )
     with Image.open(tmp_path / "report" / "report.png") as png:
         assert png.format == "PNG" and png.size[0] > 800
+    with Image.open(tmp_path / "report" / "contact_sheet.png") as sheet:
+        assert sheet.size[1] > 3 * sheet.size[0] / 5  # one row per accepted sample (3)
     empty = build_report(Lake.from_uri(str(tmp_path / "nothing")))
     assert empty["counts"]["total"] == 0 and plot_report(empty)[:4] == b"\x89PNG"

@@ -163,9 +163,63 @@ def plot_report(report: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
+def contact_sheet(output: Lake, n: int = 8, tile: int = 192) -> bytes | None:
+    """PNG grid of up to ``n`` accepted samples: photo, background, objects, shadow, composite.
+
+    Objects are shown over a grey checkerboard; the shadow panel is the total attenuation
+    (white = no shadow). ``None`` when there are no accepted samples.
+    """
+    import pyarrow.parquet as pq
+    from PIL import Image, ImageDraw
+
+    from liwi.imageio import to_uint8
+    from liwi.schema import image_of, row_to_stack
+    from liwi.table import list_parts
+
+    rows: list[dict[str, Any]] = []
+    for part in list_parts(output.child("layers")):
+        with output.fs.open_input_file(part) as f:
+            rows.extend(pq.read_table(f).to_pylist()[: n - len(rows)])
+        if len(rows) >= n:
+            break
+    if not rows:
+        return None
+    cols = ["photo", "background", "objects", "shadow", "recomposed"]
+    head = 18
+    sheet = Image.new("RGB", (tile * len(cols), head + tile * len(rows)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for c, name in enumerate(cols):
+        draw.text((c * tile + 4, 3), name, fill="black")
+    for r, row in enumerate(rows):
+        stack = row_to_stack(row)
+        h, w = stack.size
+        yy, xx = np.mgrid[0:h, 0:w]
+        checker = np.where(((yy // 8 + xx // 8) % 2)[..., None] == 0, 0.75, 0.55)
+        fg = stack.foreground()
+        panels = [
+            image_of(row),
+            stack.background,
+            fg[..., 3:] * fg[..., :3] + (1 - fg[..., 3:]) * checker,
+            stack.total_attenuation(),
+            stack.composite(),
+        ]
+        for c, arr in enumerate(panels):
+            img = Image.fromarray(to_uint8(np.asarray(arr, np.float32)))
+            scale = (tile - 4) / max(img.size)
+            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))))
+            sheet.paste(img, (c * tile + 2, head + r * tile + 2))
+        draw.text((6, head + r * tile + 4), f"{row['n_layers']}-layer", fill="yellow")
+    buf = io.BytesIO()
+    sheet.save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def write_report(output: Lake) -> dict[str, Any]:
-    """Build, plot and write ``report/report.json`` and ``report/report.png`` under ``output``."""
+    """Write ``report/report.json``, ``report/report.png`` and ``report/contact_sheet.png``."""
     report = build_report(output)
     output.write_bytes(output.path("report", "report.json"), json.dumps(report, indent=1).encode())
     output.write_bytes(output.path("report", "report.png"), plot_report(report))
+    sheet = contact_sheet(output)
+    if sheet is not None:
+        output.write_bytes(output.path("report", "contact_sheet.png"), sheet)
     return report

@@ -111,7 +111,14 @@ def stage_specs(config: DecomposeConfig, skip_ids: set[str]) -> list[tuple[str, 
         (
             "decompose",
             st.Decompose,
-            {"agent": config.agent.model_dump(), "curator": config.curator.model_dump()},
+            {
+                "agent": config.agent.model_dump(),
+                "curator": config.curator.model_dump(),
+                # Ray actors get as many threads as CPUs they reserve; the loop keeps defaults
+                "threads": max(1, round(resources["decompose"].num_cpus))
+                if config.runner == "ray"
+                else None,
+            },
         ),
         ("curate", st.Curate, {"curator": config.curator.model_dump(), "verify": config.verify}),
         ("to_rows", st.ToRows, {}),

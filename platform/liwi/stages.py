@@ -276,20 +276,51 @@ class PackedStack:
         )
 
 
+def limit_threads(n: int | None) -> None:
+    """Cap the thread pools of OpenCV, numba (pymatting) and torch (if loaded) at ``n``.
+
+    Several actors on one machine must not each start one thread per core: on 2 cores,
+    2 actors × 2 threads per library only thrash. ``None`` leaves the defaults.
+    """
+    if not n:
+        return
+    import sys
+
+    import cv2
+
+    cv2.setNumThreads(n)
+    try:
+        import numba
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+
+
 class Decompose(Stage):
     """Run the agent (policy + tools + curator in the loop) on each decoded image."""
 
     name = "decompose"
 
-    def __init__(self, agent: dict[str, Any] | None = None, curator: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        agent: dict[str, Any] | None = None,
+        curator: dict[str, Any] | None = None,
+        threads: int | None = None,
+    ):
         super().__init__()
         self.agent_config = dict(agent or {})
         self.curator_config = dict(curator or {})
+        self.threads = threads  # per worker; None = library defaults (one process per machine)
         self.agent = None
 
     def _setup(self) -> None:
         from liwi.agents import build_agent
         from liwi.curator import CuratorConfig
+
+        limit_threads(self.threads)
 
         self.agent = build_agent(self.agent_config, CuratorConfig(**self.curator_config))
         self.agent.setup()
