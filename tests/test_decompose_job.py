@@ -101,6 +101,7 @@ def test_loop_run_accounts_for_every_input_and_resumes(tmp_path):
     assert sum(counts(out).values()) == n + 1
 
 
+@pytest.mark.slow  # the default suite runs Ray Data in test_s3_to_s3 (one Ray run pair)
 @pytest.mark.integration
 def test_ray_data_run_writes_the_same_tables(tmp_path, ray_local):
     lake = tmp_path / "lake"
