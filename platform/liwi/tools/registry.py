@@ -28,6 +28,7 @@ TOOLS: dict[str, dict[str, str]] = {
     },
     "inpaint": {
         "classical": "liwi.tools.inpaint:ClassicalInpainter",
+        "diffusers": "liwi.tools.inpaint_diffusers:DiffusersInpainter",
     },
     "extract_shadow": {
         "classical": "liwi.tools.shadow:ShadowExtractor",
