@@ -33,6 +33,10 @@ TOOLS: dict[str, dict[str, str]] = {
     "extract_shadow": {
         "classical": "liwi.tools.shadow:ShadowExtractor",
     },
+    "verify": {  # optional, off by default: needs a model folder or an endpoint
+        "clip": "liwi.tools.verify:ClipVerifier",
+        "openai": "liwi.tools.verify:ChatVerifier",
+    },
 }
 
 # Tools an agent gets when nothing else is configured (verify needs a model: opt-in).
