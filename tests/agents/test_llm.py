@@ -89,7 +89,12 @@ def test_llm_policy_sends_tool_schemas_and_runs_the_chosen_tools(photo, monkeypa
     with ScriptedChat(SCRIPT) as chat:
         config = {
             "policy": "llm",
-            "llm": {"endpoint": chat.url, "model": "scripted", "api_key_env": "LIWI_TEST_LLM_KEY"},
+            "llm": {
+                "endpoint": chat.url,
+                "model": "scripted",
+                "api_key_env": "LIWI_TEST_LLM_KEY",
+                "send_image": True,
+            },
         }
         result = build_agent(config).run(photo, sample_id="p2")
     assert len(chat.requests) == 5
@@ -113,6 +118,9 @@ def test_llm_policy_sends_tool_schemas_and_runs_the_chosen_tools(photo, monkeypa
     assert "method" in tools["inpaint"]["parameters"]["properties"]
     assert "darkness" in tools["extract_shadow"]["parameters"]["properties"]
     assert body["messages"][0]["role"] == "system"
+    user = body["messages"][1]["content"]  # the task as text plus the photo for a VLM
+    assert json.loads(user[0]["text"])["image"] == {"width": 128, "height": 128, "sample_id": "p2"}
+    assert user[1]["image_url"]["url"].startswith("data:image/png;base64,")
     # observations go back as tool messages with the matching ids
     second = chat.requests[1]["body"]["messages"]
     assert second[-2]["role"] == "assistant" and second[-1]["role"] == "tool"

@@ -56,6 +56,8 @@ class LLMConfig(BaseModel):
     timeout_s: float = 60.0  # per request
     temperature: float = 0.0  # deterministic answers where the server honours it
     max_steps: int = 24  # tool calls per image before the agent gives up
+    send_image: bool = False  # attach the photo (PNG data URL) for vision-language models
+    image_side: int = 512  # longer side of the attached photo, px
 
 
 def _default_tools() -> dict[str, ToolSpec]:

@@ -33,6 +33,22 @@ candidate, a wider mask (grow_px), another inpainting method or radius, or dropp
 shadow. Call finish when the verdict passes or nothing else is worth trying."""
 
 
+def data_url(image: Any, side: int) -> str:
+    """The image as a ``data:image/png;base64,…`` URL, longer side at most ``side`` px."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from liwi.imageio import to_uint8
+
+    img = Image.fromarray(to_uint8(image))
+    img.thumbnail((side, side))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
 class LLMError(RuntimeError):
     """The endpoint could not be reached or answered something we cannot use."""
 
@@ -64,9 +80,18 @@ class LLMPolicy:
             "max_objects": self.config.max_objects,
             "max_attempts": self.config.max_attempts,
         }
+        content: Any = json.dumps(task)
+        if self.llm.send_image:
+            content = [
+                {"type": "text", "text": content},
+                {
+                    "type": "image_url",
+                    "image_url": {"url": data_url(state.image, self.llm.image_side)},
+                },
+            ]
         self.messages = [
             {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": json.dumps(task)},
+            {"role": "user", "content": content},
         ]
 
     def observe(self, call: ToolCall, observation: dict[str, Any]) -> None:
