@@ -16,6 +16,7 @@ from liwi import __version__
 # (name, module, one-line help). Add a subcommand by adding one line here.
 COMMANDS: list[tuple[str, str, str]] = [
     ("synth", "liwi.commands.synth", "Generate synthetic layered data (image lake + layer table)."),
+    ("decompose", "liwi.commands.decompose", "ADD job: decompose an image lake into layer tables"),
 ]
 
 

@@ -20,6 +20,8 @@ def test_unknown_tools_backends_and_config_are_errors():
         get_tool("teleport")
     with pytest.raises(ToolError, match="no backend"):
         get_tool("segment", "magic")
+    with pytest.raises(ToolError, match="choose one of: clip, openai"):
+        get_tool("verify")  # off by default: no classical verifier
     with pytest.raises(ToolError, match="bad config"):
         get_tool("segment", checkpoint="/x.pt")
 

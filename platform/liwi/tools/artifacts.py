@@ -1,4 +1,5 @@
-"""Model artifacts (checkpoints, pipeline folders) from a local path or a lake URI.
+"""Model artifacts (checkpoints, pipeline folders) from a local path or a lake URI,
+and the torch runtime knobs the model-backed tools share.
 
 Nothing here talks to a model hub: weights come from where the config points
 (``/models/x.pt``, ``file:///models/x.pt``, ``s3://bucket/models/x.pt``).
@@ -68,3 +69,14 @@ def artifact_dir(uri: str | os.PathLike[str], cache_dir: str | None = None) -> P
         return dest
     except LakeError as exc:
         raise ToolError(f"cannot copy model folder {uri}: {exc}") from exc
+
+
+def set_torch_threads(n: int | None) -> None:
+    """Pin torch's CPU threads (process-wide). On shared CPUs one thread per worker avoids
+    OpenMP spin contention, which can make small models 10–20× slower."""
+    if n is not None:
+        import torch
+
+        if n < 1:
+            raise ToolError(f"num_threads must be ≥ 1, got {n}")
+        torch.set_num_threads(n)

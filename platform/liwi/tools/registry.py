@@ -28,9 +28,14 @@ TOOLS: dict[str, dict[str, str]] = {
     },
     "inpaint": {
         "classical": "liwi.tools.inpaint:ClassicalInpainter",
+        "diffusers": "liwi.tools.inpaint_diffusers:DiffusersInpainter",
     },
     "extract_shadow": {
         "classical": "liwi.tools.shadow:ShadowExtractor",
+    },
+    "verify": {  # optional, off by default: needs a model folder or an endpoint
+        "clip": "liwi.tools.verify:ClipVerifier",
+        "openai": "liwi.tools.verify:ChatVerifier",
     },
 }
 

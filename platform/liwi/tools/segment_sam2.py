@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import Field
 
 from liwi.tools.arrays import as_image
-from liwi.tools.artifacts import read_artifact
+from liwi.tools.artifacts import read_artifact, set_torch_threads
 from liwi.tools.base import Tool, ToolError, ToolParams
 from liwi.tools.segment import (
     MaskCandidate,
@@ -89,6 +89,7 @@ class Sam2Segmenter(Tool[SegmentInput, SegmentOutput]):
         model_cfg: str = DEFAULT_CONFIG,
         device: str = "cpu",
         hydra_overrides: list[str] | None = None,
+        num_threads: int | None = None,
     ) -> None:
         """``checkpoint``: local path or lake URI of the weights (required).
 
@@ -100,6 +101,7 @@ class Sam2Segmenter(Tool[SegmentInput, SegmentOutput]):
         self.checkpoint = checkpoint
         self.model_cfg = model_cfg
         self.device = device
+        self.num_threads = num_threads  # torch CPU threads per worker (None: torch default)
         self.hydra_overrides = list(hydra_overrides or [])
         self.model: Any = None
         self._predictor: Any = None  # one SAM2ImagePredictor per tool (its setup is costly)
@@ -111,6 +113,7 @@ class Sam2Segmenter(Tool[SegmentInput, SegmentOutput]):
         blob = read_artifact(self.checkpoint)
         from sam2.build_sam import build_sam2
 
+        set_torch_threads(self.num_threads)
         try:
             model = build_sam2(
                 self.model_cfg,
