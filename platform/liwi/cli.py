@@ -17,6 +17,7 @@ from liwi import __version__
 COMMANDS: list[tuple[str, str, str]] = [
     ("predict", "liwi.commands.predict", "decompose photos into layer folders (PNG/PSD)"),
     ("train-local", "liwi.commands.train_local", "train the decomposition model in one process"),
+    ("synth", "liwi.commands.synth", "Generate synthetic layered data (image lake + layer table)."),
 ]
 
 
