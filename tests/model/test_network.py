@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from liwi.model import ModelConfig, build_model, preset
+from liwi.model.network import LayerNet
 
 TINY = ModelConfig(base_channels=8, depth=2, resolution=32)
 
@@ -89,6 +90,12 @@ def test_bad_prompt_shape_is_rejected():
 def test_presets_scale_parameter_count():
     tiny = build_model(preset("tiny")).n_params()
     small = build_model(preset("cpu-small")).n_params()
-    assert tiny < 100_000 < 1_000_000 < small < 6_000_000  # cpu-small: a few M params
+    large = LayerNet(preset("gpu-large")).n_params()
+        p.numel()
+        for p in __import__("liwi.model.network")
+        .model.network.LayerNet(preset("gpu-large"))
+        .parameters()
+    )
+    assert tiny < 100_000 < small < 6_000_000 < large  # CPU model small, GPU model large
     with pytest.raises(KeyError, match="unknown model preset"):
         preset("huge")
