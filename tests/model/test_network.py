@@ -91,7 +91,6 @@ def test_presets_scale_parameter_count():
     tiny = build_model(preset("tiny")).n_params()
     small = build_model(preset("cpu-small")).n_params()
     large = LayerNet(preset("gpu-large")).n_params()
-    )
     assert tiny < 100_000 < small < 6_000_000 < large  # CPU model small, GPU model large
     with pytest.raises(KeyError, match="unknown model preset"):
         preset("huge")
