@@ -5,7 +5,7 @@ import pytest
 
 from liwi.layers import LayerStack
 from liwi.tools.base import ToolError
-from liwi.tools.matting import AlphaRefiner, MattingInput, make_trimap
+from liwi.tools.matting import AlphaRefiner, MattingInput, consistent_foreground, make_trimap
 
 from .synthetic import disc, textured_background
 
@@ -66,3 +66,21 @@ def test_mask_of_the_wrong_size_is_refused():
     image, _, _ = soft_scene()
     with pytest.raises(ToolError, match="does not match"):
         AlphaRefiner()(MattingInput(image, np.ones((10, 10), np.float32)))
+
+
+def test_consistent_foreground_makes_the_stack_exact():
+    image, alpha, _ = soft_scene()
+    out = AlphaRefiner()(MattingInput(image, (alpha > 0.5).astype(np.float32)))
+    rng = np.random.default_rng(1)
+    background = np.clip(image + rng.normal(0, 0.05, image.shape), 0, 1).astype(np.float32)
+    fg = consistent_foreground(image, out.alpha, out.foreground, background)
+    a = out.alpha[..., None]
+    recon = a * fg + (1 - a) * background
+    raw = (image - (1 - a) * background) / np.maximum(a, 1e-6)
+    band = (out.alpha >= 0.05) & (out.alpha < 1)
+    solvable = band & np.all((raw >= 0) & (raw <= 1), axis=2)  # no clipping needed
+    assert solvable.sum() > 0.3 * band.sum()
+    before = np.abs(a * out.foreground + (1 - a) * background - image)[solvable].max()
+    after = np.abs(recon - image)[solvable].max()
+    assert after < 1e-4 < before
+    assert fg.min() >= 0 and fg.max() <= 1

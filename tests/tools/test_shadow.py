@@ -94,3 +94,15 @@ def test_bad_input_is_refused():
         ShadowExtractor()(ShadowInput(sc.image, np.zeros_like(sc.alpha), sc.image))
     with pytest.raises(ToolError, match="background"):
         ShadowExtractor()(ShadowInput(sc.image, sc.alpha, sc.image[:, :50]))
+
+
+def test_darkening_above_the_object_is_not_its_shadow_unless_allowed():
+    sc = shadow_scene(with_shadow=False)
+    image = sc.image.copy()
+    ys, xs = np.nonzero(sc.alpha > 0.5)
+    top, cx = ys.min(), int(xs.mean())
+    image[max(0, top - 25) : top + 8, cx - 15 : cx + 15] *= 0.55  # dark cap on its top
+    image = np.where(sc.alpha[..., None] > 0.5, sc.image, image)
+    bg0 = ClassicalInpainter()(InpaintInput(image, sc.alpha)).image
+    assert not ShadowExtractor()(ShadowInput(image, sc.alpha, bg0)).found
+    assert ShadowExtractor()(ShadowInput(image, sc.alpha, bg0), {"below": 0.0}).found

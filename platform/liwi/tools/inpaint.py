@@ -154,8 +154,11 @@ def add_texture(
     if ring.sum() < 16:
         return filled
     high = image - cv2.GaussianBlur(image, (0, 0), 1.5)
-    std = high[ring].std(axis=0)  # per channel
-    lum_std = float(high[ring].mean(axis=1).std())
+    # robust spread (MAD): edges crossing the ring must not pass for texture
+    ring_px = high[ring]
+    std = 1.4826 * np.median(np.abs(ring_px - np.median(ring_px, axis=0)), axis=0)
+    lum = ring_px.mean(axis=1)
+    lum_std = float(1.4826 * np.median(np.abs(lum - np.median(lum))))
     rng = np.random.default_rng(seed)
     noise = rng.standard_normal(image.shape[:2]).astype(np.float32)
     noise = cv2.GaussianBlur(noise, (0, 0), 0.7)

@@ -33,6 +33,27 @@ class MattingOutput:
     trimap: np.ndarray  # H×W float32: 0 background, 0.5 unknown, 1 object
 
 
+def consistent_foreground(
+    image: np.ndarray,
+    alpha: np.ndarray,
+    foreground: np.ndarray,
+    shaded_background: np.ndarray,
+    min_alpha: float = 0.05,
+) -> np.ndarray:
+    """Edge colours that make the stack reproduce the photo exactly.
+
+    Once the background layer ``B ⊙ S`` is known (after inpainting and shadow extraction),
+    solve ``I = α·F + (1 − α)·(B ⊙ S)`` for ``F`` wherever ``α ≥ min_alpha`` (clipped to
+    [0, 1]); below that ``F`` is too ill-conditioned and the estimate is kept. Pixels with
+    α = 1 are unchanged (``F = I`` there already).
+    """
+    a = alpha[..., None]
+    solved = (image - (1.0 - a) * shaded_background) / np.maximum(a, 1e-6)
+    use = (alpha >= min_alpha) & (alpha < 1.0)
+    out = np.where(use[..., None], np.clip(solved, 0.0, 1.0), foreground)
+    return out.astype(np.float32)
+
+
 class MattingParams(ToolParams):
     band_px: int = Field(
         6, ge=1, le=64, description="half-width (px) of the unknown band around the mask edge"

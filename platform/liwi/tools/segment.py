@@ -112,18 +112,26 @@ def spectral_residual(grey: np.ndarray, side: int = 64) -> np.ndarray:
     return normalise(sal)
 
 
-def border_contrast(lab: np.ndarray, border: int, clusters: int = 6) -> np.ndarray:
-    """Lab distance of each pixel to the nearest colour cluster of the image border."""
+def border_contrast(
+    lab: np.ndarray, border: int, use_bottom: bool = True, clusters: int = 6
+) -> np.ndarray:
+    """Lab distance of each pixel to the nearest colour cluster of the image border.
+
+    Without ``use_bottom`` the bottom edge and the lower third of the sides are left out:
+    objects (people, things on a table) often run into the bottom of the frame.
+    """
     import cv2
 
-    ring = np.concatenate(
-        [
-            lab[:border].reshape(-1, 3),
-            lab[-border:].reshape(-1, 3),
-            lab[:, :border].reshape(-1, 3),
-            lab[:, -border:].reshape(-1, 3),
-        ]
-    ).astype(np.float32)
+    h = lab.shape[0]
+    side_end = h if use_bottom else int(2 * h / 3)
+    parts = [
+        lab[:border],
+        lab[:side_end, :border],
+        lab[:side_end, -border:],
+    ]
+    if use_bottom:
+        parts.append(lab[-border:])
+    ring = np.concatenate([p.reshape(-1, 3) for p in parts]).astype(np.float32)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
     cv2.setRNGSeed(0)
     _, _, centres = cv2.kmeans(ring, clusters, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
@@ -140,14 +148,16 @@ def normalise(x: np.ndarray, upper_pct: float = 100.0) -> np.ndarray:
     return np.clip((x - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
 
-def saliency_map(image: np.ndarray, contrast_weight: float, centre_sigma: float) -> np.ndarray:
+def saliency_map(
+    image: np.ndarray, contrast_weight: float, centre_sigma: float, use_bottom: bool = True
+) -> np.ndarray:
     """Combined saliency of a (small) RGB image in [0, 1]."""
     import cv2
 
     h, w = image.shape[:2]
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2Lab)
     lab = cv2.bilateralFilter(lab, 7, 12.0, 5.0)  # smooth texture, keep object edges
-    contrast = border_contrast(lab, border=max(2, int(0.04 * min(h, w))))
+    contrast = border_contrast(lab, border=max(2, int(0.04 * min(h, w))), use_bottom=use_bottom)
     spectral = spectral_residual(lab[..., 0] / 100.0)
     sal = contrast_weight * contrast + (1.0 - contrast_weight) * spectral
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -169,6 +179,9 @@ class ClassicalSegmentParams(ToolParams):
     )
     centre_sigma: float = Field(
         0.35, gt=0.0, le=2.0, description="width of the centre prior (fraction of the image)"
+    )
+    bottom_is_background: bool = Field(
+        False, description="treat the bottom edge as background (off: objects often touch it)"
     )
     grabcut_iters: int = Field(4, ge=1, le=20, description="GrabCut refinement iterations")
     max_overlap: float = Field(0.7, ge=0.0, le=1.0, description="drop candidates above this IoU")
@@ -194,7 +207,9 @@ class ClassicalSegmenter(Tool[SegmentInput, SegmentOutput]):
         s = scale_for(image.shape, params.work_side)
         sh, sw = max(8, round(h * s)), max(8, round(w * s))
         small = resize(image, (sh, sw))
-        sal = saliency_map(small, params.contrast_weight, params.centre_sigma)
+        sal = saliency_map(
+            small, params.contrast_weight, params.centre_sigma, params.bottom_is_background
+        )
         img8 = cv2.cvtColor((small * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR)
         if inputs.has_prompt:
             seeds = [self._prompt_seed(inputs, sal, (sh / h, sw / w))]
@@ -212,9 +227,11 @@ class ClassicalSegmenter(Tool[SegmentInput, SegmentOutput]):
                 continue
             contrast = float(sal[fg].mean() - sal[~fg].mean()) if (~fg).any() else 0.0
             mass = float(sal[fg].sum()) / total_sal
+            # objects are compact and rarely run along the frame; backgrounds do
+            compact = (1.0 - border_share(fg)) ** 2 / np.sqrt(fragments(fg))
             full = resize(fg.astype(np.float32), (h, w)) > 0.5
-            cand = make_candidate(full, score=0.5 + contrast)
-            cands.append((mass, cand))
+            cand = make_candidate(full, score=(0.5 + contrast) * compact)
+            cands.append((mass * compact, cand))
         cands.sort(key=lambda mc: -mc[0])
         out = dedupe([c for _, c in cands], params.max_overlap, params.max_candidates)
         if not out:
@@ -311,6 +328,20 @@ def label_map(comp: np.ndarray, core: np.ndarray, margin: int) -> np.ndarray:
     sure = erode(comp, 2) & core
     labels[sure] = cv2.GC_FGD
     return labels
+
+
+def border_share(mask: np.ndarray) -> float:
+    """Fraction of the image's border pixels covered by ``mask``."""
+    edge = np.concatenate([mask[0], mask[-1], mask[:, 0], mask[:, -1]])
+    return float(edge.mean())
+
+
+def fragments(mask: np.ndarray) -> int:
+    """Number of 8-connected parts of a boolean mask (at least 1)."""
+    import cv2
+
+    n, _ = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    return max(1, n - 1)
 
 
 def grabcut(img_bgr: np.ndarray, labels: np.ndarray, iters: int) -> np.ndarray:

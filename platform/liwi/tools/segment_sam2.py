@@ -24,6 +24,7 @@ from liwi.tools.segment import (
     MaskCandidate,
     SegmentInput,
     SegmentOutput,
+    border_share,
     check_prompt,
     dedupe,
     make_candidate,
@@ -193,12 +194,6 @@ class Sam2Segmenter(Tool[SegmentInput, SegmentOutput]):
             ranked.append((score * np.sqrt(area), make_candidate(mask, score)))
         ranked.sort(key=lambda r: -r[0])
         return [c for _, c in ranked]
-
-
-def border_share(mask: np.ndarray) -> float:
-    """Fraction of the image's border pixels covered by ``mask``."""
-    edge = np.concatenate([mask[0], mask[-1], mask[:, 0], mask[:, -1]])
-    return float(edge.mean())
 
 
 def fit_feature_sizes(predictor: Any, image_size: int) -> None:

@@ -61,6 +61,16 @@ class ShadowParams(ToolParams):
     min_area: float = Field(
         0.02, ge=0.0, le=1.0, description="smallest shadow, as a fraction of the object's area"
     )
+    max_area: float = Field(
+        3.0, gt=0.0, le=50.0, description="largest shadow, × the object's area (else: dark scenery)"
+    )
+    below: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="shadow pixels must lie below this fraction of the object's height "
+        "(0 = anywhere, 0.5 = level with its lower half or lower; ground shadows)",
+    )
     attach_px: int = Field(
         4, ge=0, le=64, description="a shadow part must come this close (px) to the object"
     )
@@ -124,6 +134,8 @@ class ShadowExtractor(Tool[ShadowInput, ShadowOutput]):
             if disc.all():
                 return None  # no lit surround to compare with
         search = disc & ~dilate(obj_s, 1)
+        if params.below > 0:  # cast/contact shadows fall at or below the object's base
+            search[: int(ys.min() + params.below * (ys.max() - ys.min() + 1))] = False
         lit = fill_multiscale(small, disc, ClassicalInpaintParams(texture=0.0))
         dark = shadow_evidence(small, lit, params.darkness, params.chroma_tol, size)
         seed = attached(dark & search, obj_s, params, s)
@@ -135,7 +147,9 @@ class ShadowExtractor(Tool[ShadowInput, ShadowOutput]):
         around = dilate(seed, grow) & ~obj_s
         lit2 = fill_multiscale(small, around | obj_s, ClassicalInpaintParams(texture=0.0))
         weak = shadow_evidence(small, lit2, params.darkness / 2, params.chroma_tol, size)
-        keep = attached((weak & around) | seed, obj_s, params, s)
+        keep = attached((weak & around & search) | seed, obj_s, params, s)
+        if keep.sum() > params.max_area * obj_s.sum():
+            return None  # far larger than the object: dark scenery, not its shadow
         region = resize(keep.astype(np.float32), (h, w)) > 0.5
         region &= ~obj
         return region if region.any() else None
