@@ -118,7 +118,9 @@ def main() -> None:
     loop = job(lake, tmp / "loop", "loop", 1, args.size)
     results["loop"] = loop
     t0 = time.perf_counter()
-    ray.init(num_cpus=args.cpus, num_gpus=0, include_dashboard=False, log_to_driver=False)
+    from liwi.decompose_job import start_local_ray
+
+    start_local_ray(num_cpus=args.cpus, num_gpus=0, object_store_mb=512)
     results["ray_init_seconds"] = time.perf_counter() - t0
     for actors in (1, 2):
         results[f"ray_{actors}"] = job(lake, tmp / f"ray{actors}", "ray", actors, args.size)

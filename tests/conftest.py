@@ -50,13 +50,9 @@ def ray_local() -> Iterator[None]:
     """
     import ray
 
-    ray.init(
-        num_cpus=2,
-        num_gpus=0,
-        include_dashboard=False,
-        log_to_driver=False,
-        object_store_memory=256 * 1024 * 1024,
-    )
+    from liwi.decompose_job import start_local_ray
+
+    start_local_ray(num_cpus=2, num_gpus=0, object_store_mb=256)
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:
         yield

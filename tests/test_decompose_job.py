@@ -173,3 +173,20 @@ def test_cli_runs_the_job(tmp_path, capsys):
         )
         == 2
     )
+
+
+def test_cluster_entry_point_is_the_same_command():
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root / "platform")}
+    out = subprocess.run(
+        [sys.executable, str(root / "jobs" / "decompose.py"), "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert "--input" in out.stdout and "--ray-address" in out.stdout

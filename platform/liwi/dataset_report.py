@@ -122,6 +122,7 @@ def plot_report(report: dict[str, Any]) -> bytes:
     ax.bar([f"{k}-layer" for k in lps], list(lps.values()), color="#4c72b0")
     ax.set_title("layers per sample")
     ax.set_ylabel("samples")
+    ax.yaxis.get_major_locator().set_params(integer=True)
     for panel, key, color, label in (
         (axes[0, 1], "object_area", "#55a868", "object area (fraction of image)"),
         (axes[0, 2], "shadow_coverage", "#8172b2", "shadow coverage (fraction, S < 0.9)"),
@@ -138,6 +139,7 @@ def plot_report(report: dict[str, Any]) -> bytes:
         )
         panel.set_title(f"{label}\nmean {h['mean']:.3f}")
         panel.set_ylabel("objects")
+        panel.yaxis.get_major_locator().set_params(integer=True)
     ax = axes[1, 0]
     pts = report["image_sizes"]["points"]
     if pts:
@@ -155,6 +157,8 @@ def plot_report(report: dict[str, Any]) -> bytes:
             panel.tick_params(axis="y", labelsize=7)
         else:
             panel.text(0.5, 0.5, "none", ha="center", va="center", transform=panel.transAxes)
+            panel.set_xticks([])
+            panel.set_yticks([])
         panel.set_title(title)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -207,7 +211,9 @@ def contact_sheet(output: Lake, n: int = 8, tile: int = 192) -> bytes | None:
             img = Image.fromarray(to_uint8(np.asarray(arr, np.float32)))
             scale = (tile - 4) / max(img.size)
             img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))))
-            sheet.paste(img, (c * tile + 2, head + r * tile + 2))
+            x, y = c * tile + 2, head + r * tile + 2
+            sheet.paste(img, (x, y))
+            draw.rectangle([x - 1, y - 1, x + img.width, y + img.height], outline="#999999")
         draw.text((6, head + r * tile + 4), f"{row['n_layers']}-layer", fill="yellow")
     buf = io.BytesIO()
     sheet.save(buf, format="PNG")

@@ -130,6 +130,30 @@ def _aws_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
 
 
+def start_local_ray(num_cpus: int, num_gpus: int, object_store_mb: int, tries: int = 3) -> None:
+    """``ray.init`` in-process with declared resources and no dashboard.
+
+    Retried: on an overloaded machine the raylet can miss Ray's fixed 30 s start-up window.
+    """
+    import ray
+
+    for attempt in range(1, tries + 1):
+        try:
+            ray.init(
+                num_cpus=num_cpus,
+                num_gpus=num_gpus,
+                object_store_memory=object_store_mb * 1024 * 1024,
+                include_dashboard=False,
+                log_to_driver=False,
+            )
+            return
+        except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception here
+            ray.shutdown()
+            if attempt == tries:
+                raise
+            print(f"local Ray did not start ({exc}); retrying", file=sys.stderr)
+
+
 def _run_ray(config: DecomposeConfig, specs, items: list[dict]) -> Any:
     """Yield output batches from a Ray Data pipeline of the stages."""
     import ray
@@ -139,16 +163,10 @@ def _run_ray(config: DecomposeConfig, specs, items: list[dict]) -> Any:
 
     started = False
     if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if config.ray.address:
-            ray.init(address=config.ray.address, **kwargs)
+            ray.init(address=config.ray.address, include_dashboard=False, log_to_driver=False)
         else:
-            ray.init(
-                num_cpus=config.ray.num_cpus,
-                num_gpus=config.ray.num_gpus,
-                object_store_memory=config.ray.object_store_mb * 1024 * 1024,
-                **kwargs,
-            )
+            start_local_ray(config.ray.num_cpus, config.ray.num_gpus, config.ray.object_store_mb)
         started = True
     try:
         ctx = ray.data.DataContext.get_current()

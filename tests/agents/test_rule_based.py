@@ -90,3 +90,15 @@ def test_flat_image_gives_no_layers_and_a_reason():
     assert result.stack is None and result.verdict is None
     assert result.reasons and result.reasons[0].startswith("agent: segment:")
     assert result.trace[0]["tool"] == "segment" and result.trace[0]["outcome"] == "error"
+
+
+def test_a_tool_error_is_recovered_with_another_strategy(photo):
+    # dilating the hole by 64 px leaves no context: the inpainter refuses, the agent
+    # switches to its first inpainting fallback (which sets its own dilation)
+    tools = {"inpaint": {"backend": "classical", "params": {"dilate_px": 64}}}
+    result = build_agent({"tools": tools}).run(photo)
+    inpaints = [e for e in result.trace if e["tool"] == "inpaint"]
+    assert [e["outcome"] for e in inpaints] == ["error", "ok"]
+    assert "too little context" in inpaints[0]["result"]["error"]
+    assert inpaints[1]["params"]["method"] == "ns"
+    assert result.verdict is not None and result.verdict.passed, result.reasons

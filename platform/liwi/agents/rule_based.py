@@ -51,6 +51,7 @@ class RuleBasedPolicy:
     def reset(self, state: AgentState) -> None:
         self.plan = Plan()
         self.phase = "segment"
+        self.tries = 0  # attempts planned (a tool error can end one before curate)
 
     def next_calls(self, state: AgentState) -> list[ToolCall]:
         if self.phase == "segment":
@@ -62,13 +63,21 @@ class RuleBasedPolicy:
             self.plan.objects = self.first_choice(state)
             self.plan.used |= set(self.plan.objects)
             self.phase = "verdict"
+            self.tries = 1
             return self.attempt_calls(state)
-        # phase "verdict": read the last verdict, change the plan, or stop
-        verdict = state.verdict
-        if verdict is None or verdict.passed or len(state.attempts) >= self.config.max_attempts:
+        # phase "verdict": read the last verdict (or the tool error), change the plan, or stop
+        if self.tries >= self.config.max_attempts:
             return [ToolCall("finish")]
-        if not self.revise(state):
-            return [ToolCall("finish", {"reason": "no other strategy left"})]
+        if len(state.attempts) < self.tries:  # a tool failed before curate
+            if not self.recover(state):
+                return [ToolCall("finish", {"reason": state.last_error or "tool failure"})]
+        else:
+            verdict = state.verdict
+            if verdict is None or verdict.passed:
+                return [ToolCall("finish")]
+            if not self.revise(state):
+                return [ToolCall("finish", {"reason": "no other strategy left"})]
+        self.tries += 1
         return self.attempt_calls(state)
 
     # -- choices -------------------------------------------------------------------------
@@ -93,6 +102,32 @@ class RuleBasedPolicy:
             if i not in self.plan.used and i not in self.plan.objects:
                 return i
         return None
+
+    def recover(self, state: AgentState) -> bool:
+        """Change the plan after a tool error ended the attempt; False when nothing is left."""
+        current = len(state.attempts)
+        failed = [e for e in state.trace if e.get("attempt") == current and e["outcome"] == "error"]
+        if not failed:
+            return False
+        entry = failed[0]
+        plan = self.plan
+        cand = entry.get("args", {}).get("candidate")
+        if entry["tool"] == "inpaint" and plan.inpaint + 1 < len(self.config.inpaint_fallbacks):
+            plan.inpaint += 1
+            return True
+        if entry["tool"] == "extract_shadow" and cand is not None and cand not in plan.no_shadow:
+            plan.no_shadow.add(cand)
+            return True
+        if entry["tool"] == "refine_alpha" and cand is not None:
+            repl = self.next_unused(state)
+            if repl is not None:
+                plan.objects = [repl if o == cand else o for o in plan.objects]
+                plan.used.add(repl)
+                return True
+            if len(plan.objects) > 1:
+                plan.objects = [o for o in plan.objects if o != cand]
+                return True
+        return False
 
     def revise(self, state: AgentState) -> bool:
         """Change the plan after a failed verdict; False when nothing is left to try."""
