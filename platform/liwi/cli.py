@@ -14,7 +14,9 @@ import sys
 from liwi import __version__
 
 # (name, module, one-line help). Add a subcommand by adding one line here.
-COMMANDS: list[tuple[str, str, str]] = []
+COMMANDS: list[tuple[str, str, str]] = [
+    ("synth", "liwi.commands.synth", "Generate synthetic layered data (image lake + layer table)."),
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
