@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from liwi.config import JobConfig
+
 DEFAULT_EXPERIMENT = "liwi"
 DEFAULT_MODEL_NAME = "liwi"
 CANDIDATE_ALIAS = "candidate"
@@ -544,6 +546,17 @@ def evaluation_of(name: str, version: str, tracking_uri: str | None = None) -> d
         for k, v in mv.tags.items()
         if k.startswith(EVAL_TAG_PREFIX)
     }
+
+
+class PromoteConfig(JobConfig):
+    """``liwi promote`` (YAML under ``jobs/configs/promote.yaml``)."""
+
+    name: str = DEFAULT_MODEL_NAME  # registered model
+    alias: str = CHAMPION_ALIAS  # the alias to move
+    from_alias: str = CANDIDATE_ALIAS  # the version behind this alias is promoted …
+    version: str | None = None  # … unless a version is named
+    tracking_uri: str | None = None  # None: MLFLOW_TRACKING_URI, else the local store
+    gate: Gate = Field(default_factory=Gate)  # evaluation thresholds that must pass
 
 
 @dataclass

@@ -224,6 +224,8 @@ def train_loop_per_worker(job: dict[str, Any]) -> None:
         tags = {"liwi.job": "train", "liwi.ray_run": cfg.name}
         run = tracking.start_run(cfg.tracking, params=job["config"], run_id=run_id, tags=tags)
         run_id = run.run_id
+        if ckpt is not None:
+            run.log_metrics({"train/resumed_from_step": step}, step=step)
 
     # fixed validation batches (deterministic draws), and a fixed grid batch
     val_batches = list(
