@@ -22,6 +22,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("evaluate", "liwi.commands.evaluate", "score a model and baselines on a layer table (report)"),
     ("ablate", "liwi.commands.ablate", "train and evaluate the objective ablations (Table 1)"),
     ("promote", "liwi.commands.promote", "move a registry alias to a version that passes a gate"),
+    ("convert", "liwi.commands.convert", "convert Crello / DIS-5K into layer tables"),
 ]
 
 
