@@ -26,7 +26,8 @@ def table(tmp_path_factory):
     from liwi.synth.job import run as synth
 
     out = tmp_path_factory.mktemp("synth")
-    synth(SynthConfig(out=str(out), n=20, layers=2, size=40, seed=3, progress=False))
+    # big enough that an epoch holds several steps (every epoch restarts the Ray Data stream)
+    synth(SynthConfig(out=str(out), n=64, layers=2, size=32, seed=3, progress=False))
     return str(out / "table")
 
 
@@ -61,7 +62,7 @@ def _config(table, storage, server, name, steps) -> TrainConfig:
                 "degrade_prob": 0.0,
             },
             "steps": steps,
-            "batch_size": 4,
+            "batch_size": 2,
             "grad_accum": 2,
             "lr": 0.01,
             "warmup": 0.0,
@@ -128,3 +129,21 @@ def test_ddp_train_checkpoint_resume_track_register(
     predictor = Predictor.from_uri(second.alias_uri, device="cpu")
     stack = predictor.decompose(np.full((24, 40, 3), 0.5, np.float32), max_layers=2)
     assert stack.size == (24, 40)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_restarts_from_the_latest_checkpoint(
+    table, ray_session, mlflow_server, tmp_path
+):
+    from liwi.training.distributed import run
+
+    name = f"liwi-fail-{uuid.uuid4().hex[:6]}"
+    cfg = _config(table, str(tmp_path / "ray"), mlflow_server, name, STEPS)
+    cfg = cfg.model_copy(update={"max_failures": 1, "inject_failure_at_step": 7})
+    result = run(cfg, register=False)
+    assert (tmp_path / "ray" / "ddp-test" / ".liwi-injected-failure").is_file()  # it did die
+    assert result.step == STEPS
+    resumed = tracking.metric_history(
+        result.mlflow_run_id, "train/resumed_from_step", mlflow_server.uri
+    )
+    assert resumed == [(5, 5.0)]  # restarted from the step-5 checkpoint, not from zero

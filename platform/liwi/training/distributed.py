@@ -100,6 +100,9 @@ class TrainConfig(JobConfig):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     ray_address: str | None = None  # None: connect to RAY_ADDRESS or start a local Ray
     ray_num_cpus: int | None = None  # logical CPUs of a local Ray (None = cores)
+    # testing only: the last rank's process dies (os._exit) once when it reaches this step,
+    # to prove FailureConfig restarts from the latest checkpoint (local storage only)
+    inject_failure_at_step: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _crop_fits(self) -> TrainConfig:
@@ -348,6 +351,8 @@ def train_loop_per_worker(job: dict[str, Any]) -> None:
                 if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                     save_and_report(val if do_val else {}, final=step == cfg.steps)
                     reported = True
+                if step == cfg.inject_failure_at_step and rank == world - 1:
+                    _maybe_die(cfg)
                 if step >= cfg.steps:
                     break
             else:
@@ -366,6 +371,16 @@ def train_loop_per_worker(job: dict[str, Any]) -> None:
         ray.train.report({"step": step, "epoch": epoch, "final": True}, checkpoint=None)
     if run is not None:
         run.end()
+
+
+def _maybe_die(cfg: TrainConfig) -> None:
+    """Kill this worker process the first time (a marker file in storage remembers it)."""
+    marker = Path(cfg.storage_path).expanduser().resolve() / cfg.name / ".liwi-injected-failure"
+    if cfg.storage_path.startswith("s3://") or marker.exists():
+        return
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("killed once\n")
+    os._exit(1)
 
 
 # -- on the driver -----------------------------------------------------------------------
@@ -422,7 +437,10 @@ def build_trainer(cfg: TrainConfig):
         tracking_cfg = tracking_cfg.model_copy(
             update={"tracking_uri": resolve_tracking_uri(tracking_cfg.tracking_uri)}
         )
-    job_cfg = cfg.model_copy(update={"tracking": tracking_cfg}).to_dict()
+    update: dict[str, Any] = {"tracking": tracking_cfg}
+    if fs is None:
+        update["storage_path"] = storage_path  # absolute: workers may run in another cwd
+    job_cfg = cfg.model_copy(update=update).to_dict()
     resources = dict(cfg.scaling.resources_per_worker)
     if cfg.scaling.use_gpu:
         resources.setdefault("GPU", 1.0)
