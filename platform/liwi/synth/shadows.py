@@ -90,6 +90,10 @@ def project_silhouette(alpha: np.ndarray, base_y: int, sx: float, sy: float) -> 
     if abs(sy) < 1e-6:
         raise ValueError("sy must be non-zero (a grazing light collapses the shadow)")
     hgt, wid = alpha.shape
+    if abs(sy) < 1.0:  # the warp squeezes 1/|sy| rows into one: low-pass first (no aliasing)
+        sigma = 0.5 / abs(sy)
+        k = 2 * int(np.ceil(3 * sigma)) + 1
+        alpha = cv2.GaussianBlur(alpha, (1, k), sigmaX=0, sigmaY=sigma)
     # u = x − sx·y + sx·base;  v = −sy·y + base·(1 + sy)
     m = np.array([[1.0, -sx, sx * base_y], [0.0, -sy, base_y * (1.0 + sy)]], np.float64)
     return cv2.warpAffine(
@@ -132,14 +136,18 @@ def variable_blur(mask: np.ndarray, sigma: np.ndarray) -> np.ndarray:
 
 
 def extrude_depth(mask: np.ndarray, depth_px: int) -> np.ndarray:
-    """Give a flat silhouette's shadow a footprint: the union of copies shifted up to
-    ``depth_px`` rows back (a solid object's slices behind its front contact row)."""
+    """Give a flat silhouette's shadow a footprint: copies shifted up to ``depth_px`` rows
+    back (a solid object's slices behind its front contact row), weighted to thin out
+    towards the back so rounded objects get no box-shaped edge."""
     import cv2
 
     if depth_px <= 1:
         return mask
-    kernel = np.ones((int(depth_px), 1), np.uint8)
-    return cv2.dilate(mask, kernel, anchor=(0, 0))
+    weights = np.linspace(1.0, 0.0, int(depth_px), dtype=np.float32)[:, None]
+    weights /= weights.sum()
+    # anchor (0, 0): each pixel gathers the rows below it, so the shadow grows upwards
+    smear = cv2.filter2D(mask, -1, weights, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+    return np.maximum(mask, np.clip(smear * 2.0, 0.0, 1.0))
 
 
 def cast_shadow(

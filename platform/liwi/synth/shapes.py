@@ -7,6 +7,9 @@ carry true fractional coverage; a small Gaussian then softens them (defocus).
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
+
 import numpy as np
 
 SUPERSAMPLE = 4  # rasterisation factor for anti-aliased coverage
@@ -102,14 +105,50 @@ def figure(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
 
 
-SHAPES = {"blob": blob, "vessel": vessel, "box": rounded_box, "rock": rock, "figure": figure}
+def default_silhouette_dir() -> Path:
+    """``data/shapes`` of the source checkout (``platform/liwi/synth`` → repo root)."""
+    return Path(__file__).resolve().parents[3] / "data" / "shapes"
 
 
-def random_shape(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, str]:
-    """One of :data:`SHAPES` at random; returns (coverage h×w, name)."""
-    names = list(SHAPES)
-    name = names[int(rng.integers(len(names)))]
-    return SHAPES[name](rng, h, w), name
+@lru_cache(maxsize=4)
+def load_silhouettes(folder: str | None = None) -> tuple[np.ndarray, ...]:
+    """Real object silhouettes (white = object) from ``folder``, sorted by file name."""
+    from liwi.imageio import decode_grey
+
+    path = Path(folder) if folder else default_silhouette_dir()
+    files = sorted(path.glob("*.png")) if path.is_dir() else []
+    if not files:
+        raise FileNotFoundError(f"no silhouettes (*.png) in {path}")
+    return tuple(decode_grey(f.read_bytes()) for f in files)
+
+
+def silhouette(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A real silhouette (animal …), mirrored at random, fitted into the box with its
+    own aspect ratio, standing on the bottom row."""
+    import cv2
+
+    masks = load_silhouettes()
+    mask = masks[int(rng.integers(len(masks)))]
+    if rng.random() < 0.5:
+        mask = mask[:, ::-1]
+    mh, mw = mask.shape
+    scale = min(h / mh, w / mw)
+    sh, sw = max(2, int(mh * scale)), max(2, int(mw * scale))
+    small = cv2.resize(np.ascontiguousarray(mask), (sw, sh), interpolation=cv2.INTER_AREA)
+    out = np.zeros((h, w), np.float32)
+    x0 = (w - sw) // 2
+    out[h - sh :, x0 : x0 + sw] = small
+    return out
+
+
+SHAPES = {
+    "blob": blob,
+    "vessel": vessel,
+    "box": rounded_box,
+    "rock": rock,
+    "figure": figure,
+    "silhouette": silhouette,
+}
 
 
 def soften(alpha: np.ndarray, sigma: float) -> np.ndarray:
