@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MIN_ABS_SY = 0.1  # |sy| floor: a grazing projection (sy → 0) collapses to a line
+OVERCAST_PROB = 0.12  # share of scenes lit by a diffuse sky (faint, very soft shadows)
 FORESHORTENING = 0.6  # ground-plane depth appears this much shorter than width
 BLUR_LEVELS = 7  # Gaussian levels for the spatially varying penumbra blur
 DOWNSAMPLE_SIGMA = 3.0  # blurs wider than this (px) run at 1/⌊σ/3⌋ resolution (max 1/4)
@@ -55,9 +56,12 @@ def random_lights(rng: np.random.Generator) -> list[Light]:
 
     The shadow direction is drawn as an image-space angle and a length (shadow length per
     pixel of object height); the vertical part is foreshortened by the ground plane.
+    Some scenes are overcast/diffuse: one faint, very soft light, so mostly the contact
+    darkening remains.
     """
-    n = int(rng.choice([1, 2, 3], p=[0.7, 0.22, 0.08]))
-    total = float(rng.uniform(0.4, 0.8))  # total light blocked at the umbra
+    overcast = rng.random() < OVERCAST_PROB
+    n = 1 if overcast else int(rng.choice([1, 2, 3], p=[0.7, 0.22, 0.08]))
+    total = float(rng.uniform(0.15, 0.35) if overcast else rng.uniform(0.4, 0.8))  # blocked
     weights = np.sort(rng.dirichlet(np.full(n, 2.0)))[::-1] if n > 1 else np.ones(1)
     lights = []
     for wgt in weights:
@@ -73,7 +77,7 @@ def random_lights(rng: np.random.Generator) -> list[Light]:
             Light(
                 sx=float(length * np.cos(angle)),
                 sy=float(sy),
-                softness=float(rng.uniform(0.015, 0.12)),
+                softness=float(rng.uniform(0.15, 0.3) if overcast else rng.uniform(0.015, 0.12)),
                 strength=float(total * wgt),
             )
         )
