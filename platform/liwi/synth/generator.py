@@ -16,7 +16,7 @@ from liwi.synth.backgrounds import Photo, random_background
 from liwi.synth.degrade import degrade
 from liwi.synth.objects import SceneObject, build_object, harmonize
 
-GENERATOR_VERSION = "liwi.synth/1"  # bump when the same spec would give different pixels
+GENERATOR_VERSION = "liwi.synth/2"  # bump when the same spec would give different pixels
 
 
 @dataclass(frozen=True)

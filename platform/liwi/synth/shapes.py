@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 SUPERSAMPLE = 4  # rasterisation factor for anti-aliased coverage
+STRAND_LEVELS = 4  # distinct hair-strand opacities (one draw call each)
 
 
 def _fill(polys: list[np.ndarray], h: int, w: int) -> np.ndarray:
@@ -185,23 +186,26 @@ def add_strands(
     blurred = cv2.GaussianBlur(edge.astype(np.float32), (0, 0), 3.0)
     gy, gx = np.gradient(blurred)
     s = SUPERSAMPLE
-    canvas = np.zeros((h * s, w * s), np.float32)
     picks = boundary[rng.integers(0, len(boundary), count)]
-    for x, y in picks:
-        xi, yi = int(x), int(y)
-        if yi >= h - 2:  # no strands into the ground
-            continue
-        n = -np.array([gx[yi, xi], gy[yi, xi]])
-        n = n / (np.linalg.norm(n) + 1e-6)
-        n = n + rng.normal(0, 0.35, 2)  # scatter around the normal
-        n = n / (np.linalg.norm(n) + 1e-6)
-        bend = np.array([-n[1], n[0]]) * rng.normal(0, 0.4)
-        ln = length * rng.uniform(0.4, 1.0)
-        t = np.linspace(0, 1, 8)[:, None]
-        start = np.array([x, y]) - n * ln * 0.3  # root inside the body
-        pts = start + t * n * ln + (t**2) * bend * ln
-        pts = np.round(pts * s).astype(np.int32)
-        val = float(rng.uniform(*opacity))
-        cv2.polylines(canvas, [pts], False, val, thickness=max(1, s // 2), lineType=cv2.LINE_AA)
+    picks = picks[picks[:, 1] < h - 2]  # no strands into the ground
+    k = len(picks)
+    xi, yi = picks[:, 0].astype(np.int64), picks[:, 1].astype(np.int64)
+    n = -np.stack([gx[yi, xi], gy[yi, xi]], axis=1)
+    n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-6
+    n += rng.normal(0, 0.35, (k, 2))  # scatter around the normal
+    n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-6
+    bend = np.stack([-n[:, 1], n[:, 0]], axis=1) * rng.normal(0, 0.4, (k, 1))
+    ln = length * rng.uniform(0.4, 1.0, (k, 1))
+    t = np.linspace(0, 1, 8)[None, :, None]
+    start = picks - n * ln * 0.3  # root inside the body
+    pts = start[:, None] + t * (n * ln)[:, None] + t**2 * (bend * ln)[:, None]
+    pts = np.round(pts * s).astype(np.int32)  # k × 8 × 2, supersampled pixels
+    level = rng.integers(0, STRAND_LEVELS, k)  # per-strand opacity, quantised
+    values = np.linspace(*opacity, STRAND_LEVELS)
+    canvas = np.zeros((h * s, w * s), np.float32)
+    for i, val in enumerate(values):  # one draw call per opacity level
+        layer = np.zeros_like(canvas)
+        cv2.polylines(layer, list(pts[level == i]), False, float(val), max(1, s // 2), cv2.LINE_AA)
+        canvas = np.maximum(canvas, layer)
     strands = cv2.resize(canvas, (w, h), interpolation=cv2.INTER_AREA)
     return np.maximum(alpha, np.clip(strands, 0, 1))
