@@ -35,7 +35,7 @@ def load_photos(folder: str | Path | None = None) -> list[Photo]:
 
 
 def random_crop(
-    rng: np.random.Generator, photo: np.ndarray, size: int, min_frac: float = 0.45
+    rng: np.random.Generator, photo: np.ndarray, size: int, min_frac: float = 0.6
 ) -> tuple[np.ndarray, dict]:
     """A random square crop covering at least ``min_frac`` of the short side, resized."""
     import cv2

@@ -14,9 +14,9 @@ from liwi.layers import LayerStack
 from liwi.synth import shadows
 from liwi.synth.backgrounds import Photo, random_background
 from liwi.synth.degrade import degrade
-from liwi.synth.objects import SceneObject, build_object
+from liwi.synth.objects import SceneObject, build_object, harmonize
 
-GENERATOR_VERSION = "liwi.synth/1"  # bump when the same spec would give different pixels
+GENERATOR_VERSION = "liwi.synth/2"  # bump when the same spec would give different pixels
 
 
 @dataclass(frozen=True)
@@ -60,14 +60,14 @@ class SynthSample:
 def _layout(rng: np.random.Generator, size: int, n: int) -> tuple[float, list[tuple]]:
     """Horizon row and, back to front, (centre_x, base_y, height) of each object."""
     horizon = float(rng.uniform(0.1, 0.45) * size)
-    lo = max(horizon + 0.25 * size, 0.55 * size)
-    bases = np.sort(rng.uniform(lo, 0.96 * size, n))
+    lo = max(horizon + 0.2 * size, 0.5 * size)
+    bases = np.sort(rng.uniform(lo, 0.92 * size, n))
     if n > 1 and bases[-1] - bases[0] < 0.04 * size:  # keep a clear depth order
         bases[-1] = min(bases[0] + 0.04 * size, 0.97 * size)
     placed: list[tuple] = []
     for base in bases:
         # Perspective: nearer (lower) objects look taller.
-        height = np.clip((base - horizon) * rng.uniform(0.6, 1.3), 0.18 * size, 0.72 * size)
+        height = np.clip((base - horizon) * rng.uniform(0.6, 1.1), 0.2 * size, 0.6 * size)
         for _ in range(20):  # avoid one object hiding another completely
             x = rng.uniform(0.18, 0.82) * size
             if all(abs(x - px) > 0.22 * size for px, _, _ in placed):
@@ -86,15 +86,20 @@ def generate(spec: SampleSpec, photos: list[Photo]) -> SynthSample:
     lights = shadows.random_lights(rng)
     tint = shadows.shadow_tint(rng)
     horizon, layout = _layout(rng, size, spec.n_objects)
+    # Cut-outs come from the other photos: a patch of the background itself would hide.
+    sources = [p for p in photos if p.name != bg_params["photo"]] or photos
 
     objects: list[SceneObject] = []
     attenuations = []
     contact = []
     for cx, base, height in layout:
-        obj = build_object(rng, (size, size), cx, base, height, photos, lights[0].direction())
+        obj = build_object(rng, (size, size), cx, base, height, sources, lights[0].direction())
+        obj.color = harmonize(obj.color, obj.alpha, background)
         strength = float(rng.uniform(0.3, 0.7))  # contact darkening at the base
+        depth = int(obj.params["width"] * rng.uniform(0.15, 0.45))  # footprint depth, rows
+        obj.params["depth_px"] = depth
         attenuations.append(
-            shadows.object_attenuation(obj.alpha, obj.base_y, lights, tint, strength)
+            shadows.object_attenuation(obj.alpha, obj.base_y, lights, tint, strength, depth)
         )
         objects.append(obj)
         contact.append(strength)

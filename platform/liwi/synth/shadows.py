@@ -21,8 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MIN_ABS_SY = 0.08  # |sy| floor: a grazing projection (sy → 0) collapses to a line
+MIN_ABS_SY = 0.1  # |sy| floor: a grazing projection (sy → 0) collapses to a line
+OVERCAST_PROB = 0.12  # share of scenes lit by a diffuse sky (faint, very soft shadows)
+FORESHORTENING = 0.6  # ground-plane depth appears this much shorter than width
 BLUR_LEVELS = 7  # Gaussian levels for the spatially varying penumbra blur
+DOWNSAMPLE_SIGMA = 3.0  # blurs wider than this (px) run at 1/⌊σ/3⌋ resolution (max 1/4)
 
 
 @dataclass(frozen=True)
@@ -49,20 +52,32 @@ class Light:
 
 
 def random_lights(rng: np.random.Generator) -> list[Light]:
-    """One key light, sometimes a second or third weaker one (indoor/stage lighting)."""
-    n = int(rng.choice([1, 2, 3], p=[0.7, 0.22, 0.08]))
-    total = float(rng.uniform(0.45, 0.85))  # total light blocked at the umbra
+    """One key light, sometimes a second or third weaker one (indoor/stage lighting).
+
+    The shadow direction is drawn as an image-space angle and a length (shadow length per
+    pixel of object height); the vertical part is foreshortened by the ground plane.
+    Some scenes are overcast/diffuse: one faint, very soft light, so mostly the contact
+    darkening remains.
+    """
+    overcast = rng.random() < OVERCAST_PROB
+    n = 1 if overcast else int(rng.choice([1, 2, 3], p=[0.7, 0.22, 0.08]))
+    total = float(rng.uniform(0.15, 0.35) if overcast else rng.uniform(0.4, 0.8))  # blocked
     weights = np.sort(rng.dirichlet(np.full(n, 2.0)))[::-1] if n > 1 else np.ones(1)
     lights = []
     for wgt in weights:
-        sy = float(rng.uniform(-0.55, 0.35))
+        length = float(rng.uniform(0.35, 1.3))  # shadow length / object height
+        behind = rng.random() < 0.5  # shadow falls away from the camera (partly hidden)
+        # 0 = to the right, π = to the left; straight back (π/2) would hide behind the object
+        angle = float(rng.uniform(0.15, 1.25))
+        angle = angle if rng.random() < 0.5 else np.pi - angle
+        sy = length * np.sin(angle) * FORESHORTENING * (-1.0 if behind else 0.7)
         if abs(sy) < MIN_ABS_SY:
-            sy = MIN_ABS_SY if sy >= 0 else -MIN_ABS_SY
+            sy = float(np.copysign(MIN_ABS_SY, sy))
         lights.append(
             Light(
-                sx=float(rng.uniform(-1.3, 1.3)),
-                sy=sy,
-                softness=float(rng.uniform(0.015, 0.12)),
+                sx=float(length * np.cos(angle)),
+                sy=float(sy),
+                softness=float(rng.uniform(0.15, 0.3) if overcast else rng.uniform(0.015, 0.12)),
                 strength=float(total * wgt),
             )
         )
@@ -79,6 +94,10 @@ def project_silhouette(alpha: np.ndarray, base_y: int, sx: float, sy: float) -> 
     if abs(sy) < 1e-6:
         raise ValueError("sy must be non-zero (a grazing light collapses the shadow)")
     hgt, wid = alpha.shape
+    if abs(sy) < 1.0:  # the warp squeezes 1/|sy| rows into one: low-pass first (no aliasing)
+        sigma = 0.5 / abs(sy)
+        k = 2 * int(np.ceil(3 * sigma)) + 1
+        alpha = cv2.GaussianBlur(alpha, (1, k), sigmaX=0, sigmaY=sigma)
     # u = x − sx·y + sx·base;  v = −sy·y + base·(1 + sy)
     m = np.array([[1.0, -sx, sx * base_y], [0.0, -sy, base_y * (1.0 + sy)]], np.float64)
     return cv2.warpAffine(
@@ -93,13 +112,25 @@ def height_above_contact(shape: tuple[int, int], base_y: int, sy: float) -> np.n
     return np.broadcast_to(h[:, None], shape)
 
 
+def fast_gaussian(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur; wide ones run on a downsampled copy (smooth result, ~f² cheaper)."""
+    import cv2
+
+    f = int(min(4, sigma // DOWNSAMPLE_SIGMA)) if sigma >= DOWNSAMPLE_SIGMA else 1
+    if f <= 1:
+        return cv2.GaussianBlur(img, (0, 0), sigma)
+    h, w = img.shape[:2]
+    small = cv2.resize(img, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / f)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 def variable_blur(mask: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """Blur ``mask`` with a per-pixel Gaussian sigma (blend of a few blur levels)."""
-    import cv2
 
     lo, hi = 0.3, max(float(sigma.max()), 0.6)
     levels = np.geomspace(lo, hi, BLUR_LEVELS).astype(np.float32)
-    stack = np.stack([cv2.GaussianBlur(mask, (0, 0), float(s)) for s in levels])
+    stack = np.stack([fast_gaussian(mask, float(s)) for s in levels])
     pos = np.interp(np.clip(sigma, lo, hi), levels, np.arange(BLUR_LEVELS, dtype=np.float32))
     i0 = np.clip(np.floor(pos).astype(np.int64), 0, BLUR_LEVELS - 2)
     t = (pos - i0).astype(np.float32)
@@ -108,12 +139,30 @@ def variable_blur(mask: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     return a * (1.0 - t) + b * t
 
 
-def cast_shadow(alpha: np.ndarray, base_y: int, light: Light, fade: float = 0.35) -> np.ndarray:
+def extrude_depth(mask: np.ndarray, depth_px: int) -> np.ndarray:
+    """Give a flat silhouette's shadow a footprint: copies shifted up to ``depth_px`` rows
+    back (a solid object's slices behind its front contact row), weighted to thin out
+    towards the back so rounded objects get no box-shaped edge."""
+    import cv2
+
+    if depth_px <= 1:
+        return mask
+    weights = np.linspace(1.0, 0.0, int(depth_px), dtype=np.float32)[:, None]
+    weights /= weights.sum()
+    # anchor (0, 0): each pixel gathers the rows below it, so the shadow grows upwards
+    smear = cv2.filter2D(mask, -1, weights, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+    return np.maximum(mask, np.clip(smear * 2.0, 0.0, 1.0))
+
+
+def cast_shadow(
+    alpha: np.ndarray, base_y: int, light: Light, fade: float = 0.35, depth_px: int = 0
+) -> np.ndarray:
     """Occlusion (0..1, H×W) of one light: projected silhouette with growing penumbra.
 
-    ``fade`` lightens the far end (fill light reaches it; the umbra thins out).
+    ``fade`` lightens the far end (fill light reaches it; the umbra thins out);
+    ``depth_px`` is the object's footprint depth in image rows (0 = a flat cut-out).
     """
-    proj = project_silhouette(alpha, base_y, light.sx, light.sy)
+    proj = extrude_depth(project_silhouette(alpha, base_y, light.sx, light.sy), depth_px)
     h = height_above_contact(alpha.shape, base_y, light.sy)
     sigma = 0.4 + light.softness * h
     soft = variable_blur(proj, sigma)
@@ -125,7 +174,6 @@ def cast_shadow(alpha: np.ndarray, base_y: int, light: Light, fade: float = 0.35
 def contact_occlusion(alpha: np.ndarray, base_y: int, reach: float = 0.1) -> np.ndarray:
     """Ambient-occlusion blob at the base: the silhouette squashed onto the ground line
     (in front and behind), blurred by a fraction of the object height."""
-    import cv2
 
     rows = np.nonzero(alpha.max(axis=1) > 0.05)[0]
     obj_h = float(base_y - rows[0]) if len(rows) else 1.0
@@ -133,7 +181,7 @@ def contact_occlusion(alpha: np.ndarray, base_y: int, reach: float = 0.1) -> np.
     back = project_silhouette(alpha, base_y, 0.0, -reach * 0.6)
     blob = np.maximum(front, back)
     sigma = max(0.8, 0.03 * obj_h)
-    return np.clip(cv2.GaussianBlur(blob, (0, 0), sigma) * 1.3, 0.0, 1.0)
+    return np.clip(fast_gaussian(blob, sigma) * 1.3, 0.0, 1.0)
 
 
 def shadow_tint(rng: np.random.Generator) -> np.ndarray:
@@ -154,11 +202,12 @@ def object_attenuation(
     lights: list[Light],
     tint: np.ndarray,
     contact_strength: float,
+    depth_px: int = 0,
 ) -> np.ndarray:
     """Attenuation S (H×W×3) of one object: cast shadows of every light and contact AO."""
     occl = np.zeros(alpha.shape, np.float32)
     for light in lights:
-        occl += light.strength * cast_shadow(alpha, base_y, light)
+        occl += light.strength * cast_shadow(alpha, base_y, light, depth_px=depth_px)
     occl = np.clip(occl, 0.0, 0.95)
     ao = contact_strength * contact_occlusion(alpha, base_y)
     s = (1.0 - occl[..., None] * tint) * (1.0 - ao[..., None] * (0.5 + 0.5 * tint))

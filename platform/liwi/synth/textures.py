@@ -91,7 +91,7 @@ PROCEDURAL = {
 def procedural_texture(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, str]:
     """One of the procedural textures, chosen at random; returns (texture, name)."""
     names = list(PROCEDURAL)
-    name = names[int(rng.choice(len(names), p=[0.4, 0.2, 0.2, 0.2]))]
+    name = names[int(rng.choice(len(names), p=[0.45, 0.2, 0.15, 0.2]))]
     return PROCEDURAL[name](rng, h, w).astype(np.float32), name
 
 
