@@ -18,8 +18,8 @@ def table(tmp_path_factory):
     from liwi.synth.job import run as synth
 
     out = tmp_path_factory.mktemp("evalsynth")
-    synth(SynthConfig(out=str(out / "l2"), n=8, layers=2, size=32, seed=1, progress=False))
-    synth(SynthConfig(out=str(out / "l3"), n=8, layers=3, size=32, seed=2, progress=False))
+    synth(SynthConfig(out=str(out / "l2"), n=5, layers=2, size=32, seed=1, progress=False))
+    synth(SynthConfig(out=str(out / "l3"), n=5, layers=3, size=32, seed=2, progress=False))
     return [str(out / "l2" / "table"), str(out / "l3" / "table")]
 
 
@@ -50,7 +50,7 @@ def test_report_scores_model_and_identity_per_layer_count_and_merges(
     )
     report = evaluate(cfg, progress=False)
 
-    assert report["samples"] == 16 and report["samples_per_layers"] == {"2": 8, "3": 8}
+    assert report["samples"] == 10 and report["samples_per_layers"] == {"2": 5, "3": 5}
     for method in ("model", "identity"):
         layers = report["results"][method]["layers"]
         assert set(layers) == {"2", "3", "all"}
