@@ -147,3 +147,43 @@ def test_a_killed_worker_restarts_from_the_latest_checkpoint(
         result.mlflow_run_id, "train/resumed_from_step", mlflow_server.uri
     )
     assert resumed == [(5, 5.0)]  # restarted from the step-5 checkpoint, not from zero
+
+
+def test_s3_tables_feed_the_ray_data_path(table, ray_session, s3_bucket_uri):
+    import pyarrow.fs as pafs
+
+    from liwi.table import read_table, write_table
+    from liwi.training.data import DataConfig
+    from liwi.training.distributed import _storage
+    from liwi.training.ray_data import count_rows, training_samples
+
+    s3_table = f"{s3_bucket_uri}/table"
+    write_table(read_table(table), s3_table, name="copy")
+    n_train = count_rows([s3_table], "train")
+    assert n_train == count_rows([table], "train") > 0
+
+    samples = training_samples([s3_table], "train", DataConfig(crop=32), seed=0).take_all()
+    assert len(samples) == n_train  # one decoded, augmented sample per train row
+    s = samples[0]
+    assert s["image"].shape == (3, 32, 32) and s["alpha"].shape == (1, 32, 32)
+    assert s["shadow"].shape == (3, 32, 32) and s["prompt"].shape == (3, 32, 32)
+    assert s["image"].min() >= 0.0 and s["image"].max() <= 1.0
+
+    cfg = TrainConfig(tables=[s3_table], storage_path=f"{s3_bucket_uri}/runs", preset="tiny")
+    path, fs = _storage(cfg)
+    assert (
+        isinstance(fs, pafs.S3FileSystem) and path == s3_bucket_uri.removeprefix("s3://") + "/runs"
+    )
+
+
+@pytest.mark.slow
+def test_training_with_checkpoints_on_s3(table, ray_session, mlflow_server, s3_bucket_uri):
+    from liwi.lake import Lake
+    from liwi.training.distributed import run
+
+    storage = f"{s3_bucket_uri}/runs"
+    cfg = _config(table, storage, mlflow_server, f"liwi-s3-{uuid.uuid4().hex[:6]}", 5)
+    result = run(cfg.model_copy(update={"tables": [table]}), register=False)
+    assert result.step == 5 and result.model_path.is_file()
+    lake = Lake.from_uri(f"{storage}/ddp-test/checkpoint_00000005")
+    assert lake.exists(lake.path(MODEL_FILE)) and lake.exists(lake.path(STATE_JSON))
