@@ -83,6 +83,7 @@ def _config(table, storage, server, name, steps) -> TrainConfig:
     )
 
 
+@pytest.mark.slow  # ~2-3 min on an idle 2-core box, ~9 min on the shared one
 def test_ddp_train_checkpoint_resume_track_register(
     table, ray_session, mlflow_server, tmp_path, monkeypatch
 ):
