@@ -41,6 +41,29 @@ def s3_bucket_uri(s3_env: SeaweedS3) -> str:
     return f"s3://bucket-{uuid.uuid4().hex[:16]}/prefix"
 
 
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[None]:
+    """One in-process local Ray for the whole session (startup is slow on 2 cores).
+
+    Resources are declared (2 CPUs, no GPUs), never probed. Jobs that find Ray already
+    initialised use it and leave it running.
+    """
+    import ray
+
+    ray.init(
+        num_cpus=2,
+        num_gpus=0,
+        include_dashboard=False,
+        log_to_driver=False,
+        object_store_memory=256 * 1024 * 1024,
+    )
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
 # -- MLflow (liwi.tracking) --------------------------------------------------------------
 @pytest.fixture(scope="session")
 def mlflow_server():

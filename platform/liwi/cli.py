@@ -23,6 +23,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("ablate", "liwi.commands.ablate", "train and evaluate the objective ablations (Table 1)"),
     ("promote", "liwi.commands.promote", "move a registry alias to a version that passes a gate"),
     ("convert", "liwi.commands.convert", "convert Crello / DIS-5K into layer tables"),
+    ("decompose", "liwi.commands.decompose", "ADD job: decompose an image lake into layer tables"),
 ]
 
 

@@ -1,0 +1,531 @@
+"""ADD stages: small classes with ``setup()`` and ``__call__(batch) -> batch``.
+
+A batch is ``dict[str, np.ndarray]`` (Ray Data's "numpy" format), one entry per row. The
+same classes run in a plain Python loop (:func:`run_loop`, tests and the benchmark) and
+as Ray Data actors (:mod:`liwi.decompose_job`). Each stage
+
+* loads heavy things once in ``setup()`` (lazily, on first call if nobody called it);
+* is pure and retry-safe: the output depends only on the input batch and the config;
+* never raises for one bad row: the row gets ``status="error"`` and a reason, and later
+  stages pass it through untouched (rows already ``"skipped"`` by resumption too);
+* adds ``t_<stage>``: its wall time per row in seconds, for the end summary.
+
+Data flow (columns added by each stage)::
+
+    path ─ ReadDecode ─▶ source_uri sample_id status reasons width height image image_bytes
+         ─ Decompose  ─▶ layers (packed uint8 stack) trace verdict
+         ─ Curate     ─▶ status=ok|rejected, reasons, scores
+         ─ ToRows     ─▶ row (a schema-v1 row; drops image, layers)
+         ─ WriteParts ─▶ summary (JSON; drops row): one Parquet part per table per batch
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+Batch = dict[str, np.ndarray]
+Row = dict[str, Any]
+
+PENDING, OK, REJECTED, ERROR, SKIPPED = "pending", "ok", "rejected", "error", "skipped"
+TABLES = {OK: "layers", REJECTED: "rejects", ERROR: "errors"}  # status → output table
+
+
+# -- batch ⇄ rows ------------------------------------------------------------------------
+
+
+def batch_len(batch: Batch) -> int:
+    return len(next(iter(batch.values()))) if batch else 0
+
+
+def batch_to_rows(batch: Batch) -> list[Row]:
+    """Columns → row dicts (numpy scalars become Python scalars)."""
+    n = batch_len(batch)
+    rows: list[Row] = [{} for _ in range(n)]
+    for key, col in batch.items():
+        for i in range(n):
+            v = col[i]
+            rows[i][key] = v.item() if isinstance(v, np.generic) else v
+    return rows
+
+
+def rows_to_batch(rows: list[Row]) -> Batch:
+    """Row dicts → columns; non-scalar values go into 1-D object arrays (never stacked)."""
+    if not rows:
+        return {}
+    out: Batch = {}
+    for key in rows[0]:
+        values = [r[key] for r in rows]
+        if (
+            all(isinstance(v, bool | int | float | str) for v in values)
+            and len({type(v) for v in values}) == 1
+        ):
+            out[key] = np.asarray(values, dtype=object if isinstance(values[0], str) else None)
+        else:
+            col = np.empty(len(values), dtype=object)
+            for i, v in enumerate(values):
+                col[i] = v
+            out[key] = col
+    return out
+
+
+def _reasons(row: Row) -> list[str]:
+    return list(json.loads(row.get("reasons") or "[]"))
+
+
+def _error(row: Row, stage: str, exc: BaseException) -> Row:
+    """Mark ``row`` as an error with a one-line reason naming the stage."""
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    row["status"] = ERROR
+    row["reasons"] = json.dumps(_reasons(row) + [f"{stage}: {msg}"])
+    return row
+
+
+# -- the stage base ----------------------------------------------------------------------
+
+
+class Stage:
+    """Base class: lazy ``setup()``, per-row error capture, per-row timing."""
+
+    name: ClassVar[str] = "stage"
+    handles: ClassVar[tuple[str, ...]] = (PENDING,)  # statuses this stage works on
+
+    def __init__(self) -> None:
+        self._ready = False
+
+    def setup(self) -> None:
+        """Load heavy resources once per worker; idempotent."""
+        if not self._ready:
+            self._setup()
+            self._ready = True
+
+    def _setup(self) -> None:  # noqa: B027 - optional hook
+        """Override to load models/tools."""
+
+    def __call__(self, batch: Batch) -> Batch:
+        t0 = time.perf_counter()
+        rows = batch_to_rows(batch)
+        if any(row.get("status", PENDING) in self.handles for row in rows):
+            self.setup()  # lazily: a batch of skipped/error rows needs no models
+        out = []
+        for row in rows:
+            if row.get("status", PENDING) in self.handles:
+                try:
+                    row = self.process_row(row)
+                except Exception as exc:  # noqa: BLE001 - one bad row must not stop the job
+                    row = _error(row, self.name, exc)
+            out.append(self.finish_row(row))
+        per_row = (time.perf_counter() - t0) / max(1, len(out))
+        for row in out:
+            row[f"t_{self.name}"] = per_row
+        return rows_to_batch(out)
+
+    def process_row(self, row: Row) -> Row:
+        """Transform one row; raise to turn it into an error row."""
+        return row
+
+    def finish_row(self, row: Row) -> Row:
+        """Runs for every row (also error/skipped ones): keep the column set uniform."""
+        return row
+
+
+# -- ReadDecode --------------------------------------------------------------------------
+
+
+class ReadDecode(Stage):
+    """Read the file's bytes from the lake and decode them (one bad file = one error row).
+
+    Rows whose ``sample_id`` is in ``skip_ids`` (already in an output table) become
+    ``status="skipped"`` without decoding.
+    """
+
+    name = "read_decode"
+
+    def __init__(
+        self,
+        lake_uri: str,
+        s3_endpoint: str | None = None,
+        max_side: int = 1024,
+        max_pixels: int = 64_000_000,
+        skip_ids: Iterable[str] = (),
+    ) -> None:
+        super().__init__()
+        self.lake_uri = lake_uri
+        self.s3_endpoint = s3_endpoint
+        self.max_side = max_side  # longer side after downscaling (layers are made at this size)
+        self.max_pixels = max_pixels  # declared size above this is a decompression bomb
+        self.skip_ids = frozenset(skip_ids)
+        self.lake = None
+
+    def _setup(self) -> None:
+        from liwi.lake import Lake, S3Options
+
+        self.lake = Lake.from_uri(self.lake_uri, s3=S3Options(endpoint_url=self.s3_endpoint))
+
+    def __call__(self, batch: Batch) -> Batch:
+        n = batch_len(batch)
+        batch = dict(batch)
+        batch.setdefault("status", np.asarray([PENDING] * n, dtype=object))
+        return super().__call__(batch)
+
+    def process_row(self, row: Row) -> Row:
+        from liwi.schema import sample_id_for
+
+        path = str(row["path"])
+        row["source_uri"] = self.lake.uri_of(path)
+        try:
+            data = self.lake.read_bytes(path)
+        except Exception as exc:  # noqa: BLE001
+            row["sample_id"] = _path_id(path)
+            raise RuntimeError(f"cannot read: {exc}") from exc
+        row["sample_id"] = sample_id_for(data)
+        if row["sample_id"] in self.skip_ids:
+            row["status"] = SKIPPED
+            return row
+        image, stored = decode_for_layers(data, self.max_side, self.max_pixels)
+        row["image"] = image
+        row["image_bytes"] = stored
+        row["height"], row["width"] = image.shape[:2]
+        return row
+
+    def finish_row(self, row: Row) -> Row:
+        row.setdefault("source_uri", str(row["path"]))
+        row.setdefault("sample_id", _path_id(str(row["path"])))
+        row.setdefault("reasons", "[]")
+        row.setdefault("width", 0)
+        row.setdefault("height", 0)
+        row.setdefault("image", np.zeros((0, 0, 3), np.uint8))
+        row.setdefault("image_bytes", b"")
+        return row
+
+
+def _path_id(path: str) -> str:
+    """Id for rows whose bytes could not be read: hash of the path, marked as such."""
+    import hashlib
+
+    return "path-" + hashlib.sha256(path.encode()).hexdigest()[:27]
+
+
+def decode_for_layers(data: bytes, max_side: int, max_pixels: int) -> tuple[np.ndarray, bytes]:
+    """Decode to uint8 H×W×3 (downscaled to ``max_side``) plus the bytes to store as ``image``.
+
+    The source bytes are kept when they decode to exactly these pixels everywhere (plain
+    RGB JPEG/PNG, no EXIF rotation, no downscaling); otherwise the pixels are re-encoded
+    as PNG, so the stored image always matches the layers.
+    """
+    import io
+
+    from PIL import Image
+
+    from liwi.imageio import encode_png, open_image, pil_to_rgb, to_uint8
+
+    img = open_image(data, max_pixels=max_pixels)
+    rgb = to_uint8(pil_to_rgb(img))
+    h, w = rgb.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale < 1.0:
+        import cv2
+
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    with Image.open(io.BytesIO(data)) as raw:
+        plain = (
+            raw.format in ("JPEG", "PNG")
+            and raw.mode == "RGB"
+            and raw.getexif().get(0x0112, 1) == 1
+            and scale == 1.0
+        )
+    return rgb, (data if plain else encode_png(rgb))
+
+
+# -- Decompose ---------------------------------------------------------------------------
+
+
+@dataclass
+class PackedStack:
+    """A layer stack quantised to uint8 (what the tables store), compact between stages."""
+
+    background: np.ndarray  # H×W×3 uint8
+    objects: list[tuple[np.ndarray, np.ndarray, str]]  # (rgba uint8, shadow uint8, label)
+
+    @classmethod
+    def pack(cls, stack: Any) -> PackedStack:
+        from liwi.imageio import to_uint8
+
+        return cls(
+            to_uint8(stack.background),
+            [(to_uint8(o.rgba), to_uint8(o.shadow), o.label) for o in stack.objects],
+        )
+
+    def unpack(self) -> Any:
+        from liwi.imageio import to_float
+        from liwi.layers import LayerStack, ObjectLayer
+
+        return LayerStack(
+            background=to_float(self.background),
+            objects=[
+                ObjectLayer(rgba=to_float(r), shadow=to_float(s), label=lab)
+                for r, s, lab in self.objects
+            ],
+        )
+
+
+def limit_threads(n: int | None) -> None:
+    """Cap the thread pools of OpenCV, numba (pymatting) and torch (if loaded) at ``n``.
+
+    Several actors on one machine must not each start one thread per core: on 2 cores,
+    2 actors × 2 threads per library only thrash. ``None`` leaves the defaults.
+    """
+    if not n:
+        return
+    import sys
+
+    import cv2
+
+    cv2.setNumThreads(n)
+    try:
+        import numba
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+
+
+class Decompose(Stage):
+    """Run the agent (policy + tools + curator in the loop) on each decoded image."""
+
+    name = "decompose"
+
+    def __init__(
+        self,
+        agent: dict[str, Any] | None = None,
+        curator: dict[str, Any] | None = None,
+        threads: int | None = None,
+    ):
+        super().__init__()
+        self.agent_config = dict(agent or {})
+        self.curator_config = dict(curator or {})
+        self.threads = threads  # per worker; None = library defaults (one process per machine)
+        self.agent = None
+
+    def _setup(self) -> None:
+        from liwi.agents import build_agent
+        from liwi.curator import CuratorConfig
+
+        limit_threads(self.threads)
+
+        self.agent = build_agent(self.agent_config, CuratorConfig(**self.curator_config))
+        self.agent.setup()
+
+    def process_row(self, row: Row) -> Row:
+        from liwi.imageio import to_float
+
+        result = self.agent.run(to_float(row["image"]), sample_id=str(row["sample_id"]))
+        row["trace"] = json.dumps(result.trace, default=str)
+        row["verdict"] = json.dumps(result.verdict.to_json() if result.verdict else None)
+        if result.stack is None:
+            row["status"] = REJECTED
+            row["reasons"] = json.dumps(_reasons(row) + result.reasons)
+            return row
+        row["layers"] = pickle.dumps(PackedStack.pack(result.stack), protocol=5)
+        return row
+
+    def finish_row(self, row: Row) -> Row:
+        row.setdefault("trace", "[]")
+        row.setdefault("verdict", "null")
+        row.setdefault("layers", b"")
+        return row
+
+
+# -- Curate ------------------------------------------------------------------------------
+
+
+class Curate(Stage):
+    """Final verdict on the quantised stack as it will be written (plus the VLM, if on)."""
+
+    name = "curate"
+
+    def __init__(self, curator: dict[str, Any] | None = None, verify: dict[str, Any] | None = None):
+        super().__init__()
+        self.curator_config = dict(curator or {})
+        self.verify_config = verify  # {"backend": ..., **tool config} or None
+        self.curator = None
+
+    def _setup(self) -> None:
+        from liwi.curator import Curator, CuratorConfig
+
+        config = CuratorConfig(**self.curator_config)
+        judge = None
+        if config.use_vlm and self.verify_config:
+            from liwi.agents.toolbox import vlm_judge
+
+            judge = vlm_judge(self.verify_config)
+        self.curator = Curator(config, vlm=judge)
+
+    def process_row(self, row: Row) -> Row:
+        from liwi.imageio import to_float
+
+        stack = pickle.loads(row["layers"]).unpack()
+        verdict = self.curator(to_float(row["image"]), stack)
+        row["status"] = OK if verdict.passed else REJECTED
+        row["reasons"] = json.dumps(_reasons(row) + verdict.reasons)
+        row["scores"] = json.dumps(verdict.scores)
+        return row
+
+    def finish_row(self, row: Row) -> Row:
+        row.setdefault("scores", "{}")
+        if row.get("status") == PENDING:  # nothing to curate (no layers): cannot happen
+            row["status"] = ERROR
+        return row
+
+
+# -- ToRows ------------------------------------------------------------------------------
+
+
+class ToRows(Stage):
+    """Encode each row as a schema-v1 layer table row (PNG layers); drop the arrays."""
+
+    name = "to_rows"
+    handles = (OK, REJECTED, ERROR)
+
+    def process_row(self, row: Row) -> Row:
+        from liwi.imageio import encode_png
+        from liwi.schema import error_row, stack_to_row
+
+        trace = json.loads(row.get("trace") or "[]")
+        scores = json.loads(row.get("scores") or "{}")
+        reasons = _reasons(row)
+        common = {"sample_id": str(row["sample_id"]), "source_uri": str(row["source_uri"])}
+        image = bytes(row["image_bytes"]) or None
+        if row.get("layers"):
+            stack = pickle.loads(row["layers"]).unpack()
+            out = stack_to_row(
+                stack,
+                **common,
+                image=image or encode_png(stack.composite()),
+                status=row["status"],
+                reasons=reasons,
+                scores=scores,
+                agent_trace=trace,
+            )
+        else:
+            out = error_row(
+                **common,
+                reason=reasons[0] if reasons else row["status"],
+                status=row["status"] if row["status"] != OK else ERROR,
+                width=int(row.get("width") or 0),
+                height=int(row.get("height") or 0),
+                image=image,
+                scores=scores,
+                agent_trace=trace,
+            )
+            out["reasons"] = reasons or out["reasons"]
+        row["row"] = pickle.dumps(out, protocol=5)
+        return row
+
+    def finish_row(self, row: Row) -> Row:
+        row.setdefault("row", b"")
+        for heavy in ("image", "layers", "image_bytes"):
+            row.pop(heavy, None)
+        return row
+
+
+# -- WriteParts --------------------------------------------------------------------------
+
+
+class WriteParts(Stage):
+    """Write the batch's rows as one Parquet part per output table; keep small summaries."""
+
+    name = "write"
+    handles = (OK, REJECTED, ERROR)
+
+    def __init__(self, output_uri: str, s3_endpoint: str | None = None):
+        super().__init__()
+        self.output_uri = output_uri
+        self.s3_endpoint = s3_endpoint
+        self.lake = None
+
+    def _setup(self) -> None:
+        from liwi.lake import Lake, S3Options
+
+        self.lake = Lake.from_uri(self.output_uri, s3=S3Options(endpoint_url=self.s3_endpoint))
+
+    def __call__(self, batch: Batch) -> Batch:
+        self.setup()
+        t0 = time.perf_counter()
+        rows = batch_to_rows(batch)
+        groups: dict[str, list[Row]] = {}
+        for row in rows:
+            if row.get("row"):
+                out = pickle.loads(row["row"])
+                groups.setdefault(out["status"], []).append(out)
+        from liwi.table import write_table
+
+        for status, table_rows in sorted(groups.items()):
+            write_table(table_rows, self.lake.child(TABLES[status]))
+        for row in rows:
+            row["summary"] = json.dumps(summarize(row))
+            for heavy in ("row", "image", "layers", "image_bytes", "trace", "verdict"):
+                row.pop(heavy, None)
+        per_row = (time.perf_counter() - t0) / max(1, len(rows))
+        for row in rows:
+            row[f"t_{self.name}"] = per_row
+        return rows_to_batch(rows)
+
+
+def summarize(row: Row) -> dict[str, Any]:
+    """The small per-sample record the driver keeps for the summary and the report."""
+    s: dict[str, Any] = {
+        "sample_id": str(row.get("sample_id")),
+        "source_uri": str(row.get("source_uri")),
+        "status": str(row.get("status")),
+        "reasons": _reasons(row),
+        "width": int(row.get("width") or 0),
+        "height": int(row.get("height") or 0),
+    }
+    if row.get("row"):
+        out = pickle.loads(row["row"])
+        s["n_layers"] = int(out["n_layers"])
+        s["object_area"] = [float(o["area"]) for o in out["objects"]]
+        s["shadow_area"] = [float(o["shadow_area"]) for o in out["objects"]]
+    return s
+
+
+# -- fusing and running stages without Ray ------------------------------------------------
+
+
+class Pipeline:
+    """Several stages in one callable (one actor runs them all, no hand-over between them)."""
+
+    def __init__(self, stages: list[tuple[type[Stage], dict[str, Any]]]) -> None:
+        self.stages = [cls(**kwargs) for cls, kwargs in stages]  # each sets up on first use
+
+    def __call__(self, batch: Batch) -> Batch:
+        for stage in self.stages:
+            batch = stage(batch)
+        return batch
+
+
+# -- running stages without Ray ----------------------------------------------------------
+
+
+def chunks(items: list[Row], size: int) -> Iterator[list[Row]]:
+    for i in range(0, len(items), max(1, size)):
+        yield items[i : i + size]
+
+
+def run_loop(stages: list[Stage], items: list[Row], batch_size: int) -> Iterator[Batch]:
+    """Run ``stages`` one after the other on batches of ``items`` in this process."""
+    for chunk in chunks(items, batch_size):
+        batch = rows_to_batch(chunk)
+        for stage in stages:
+            batch = stage(batch)
+        yield batch
