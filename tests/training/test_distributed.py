@@ -1,7 +1,7 @@
 """The Ray Train job end to end: 2-worker CPU DDP, checkpoints, resume, MLflow, registry.
 
-One Ray session and one tiny synthetic table for the module; the model is the ``tiny``
-preset at 32 px. Tracking goes to the session's real ``mlflow server``.
+The session's local Ray (``ray_local``) and one tiny synthetic table for the module; the
+model is the ``tiny`` preset at 32 px. Tracking goes to the session's real ``mlflow server``.
 """
 
 from __future__ import annotations
@@ -29,18 +29,6 @@ def table(tmp_path_factory):
     # big enough that an epoch holds several steps (every epoch restarts the Ray Data stream)
     synth(SynthConfig(out=str(out), n=64, layers=2, size=32, seed=3, progress=False))
     return str(out / "table")
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    import ray
-
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
-    from ray.data import DataContext
-
-    DataContext.get_current().enable_progress_bars = False
-    yield
-    ray.shutdown()
 
 
 def _config(table, storage, server, name, steps) -> TrainConfig:
@@ -71,7 +59,13 @@ def _config(table, storage, server, name, steps) -> TrainConfig:
             "val_samples": 4,
             "checkpoint_every": 5,
             "shuffle_buffer": 0,
-            "scaling": {"num_workers": 2, "torch_threads": 1, "data_cpus": 0.5},
+            # the session's Ray has 2 logical CPUs: half a CPU per worker leaves room for data tasks
+            "scaling": {
+                "num_workers": 2,
+                "resources_per_worker": {"CPU": 0.5},
+                "torch_threads": 1,
+                "data_cpus": 0.25,
+            },
             "tracking": {
                 "tracking_uri": server.uri,
                 "experiment": name,
@@ -85,7 +79,7 @@ def _config(table, storage, server, name, steps) -> TrainConfig:
 
 @pytest.mark.slow  # ~2-3 min on an idle 2-core box, ~9 min on the shared one
 def test_ddp_train_checkpoint_resume_track_register(
-    table, ray_session, mlflow_server, tmp_path, monkeypatch
+    table, ray_local, mlflow_server, tmp_path, monkeypatch
 ):
     from liwi.predictor import Predictor
     from liwi.training.distributed import run
@@ -134,7 +128,7 @@ def test_ddp_train_checkpoint_resume_track_register(
 
 @pytest.mark.slow
 def test_a_killed_worker_restarts_from_the_latest_checkpoint(
-    table, ray_session, mlflow_server, tmp_path
+    table, ray_local, mlflow_server, tmp_path
 ):
     from liwi.training.distributed import run
 
@@ -150,7 +144,7 @@ def test_a_killed_worker_restarts_from_the_latest_checkpoint(
     assert resumed == [(5, 5.0)]  # restarted from the step-5 checkpoint, not from zero
 
 
-def test_s3_tables_feed_the_ray_data_path(table, ray_session, s3_bucket_uri):
+def test_s3_tables_feed_the_ray_data_path(table, ray_local, s3_bucket_uri):
     import pyarrow.fs as pafs
 
     from liwi.table import read_table, write_table
@@ -178,7 +172,7 @@ def test_s3_tables_feed_the_ray_data_path(table, ray_session, s3_bucket_uri):
 
 
 @pytest.mark.slow
-def test_training_with_checkpoints_on_s3(table, ray_session, mlflow_server, s3_bucket_uri):
+def test_training_with_checkpoints_on_s3(table, ray_local, mlflow_server, s3_bucket_uri):
     from liwi.lake import Lake
     from liwi.training.distributed import run
 

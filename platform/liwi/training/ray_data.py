@@ -23,8 +23,8 @@ import numpy as np
 from liwi.lake import Lake, S3Options
 from liwi.training.data import DataConfig
 
-# Columns the training path needs (the flat image is recomputed from the layers).
-COLUMNS = ["sample_id", "source_uri", "background", "objects", "status", "split"]
+# Columns the training path needs (the flat image is the top-level input where present).
+COLUMNS = ["sample_id", "source_uri", "image", "background", "objects", "status", "split"]
 # Keys of a training sample, in the order the model and the losses read them.
 SAMPLE_KEYS = ("image", "prompt", "alpha", "color", "background", "shadow", "degraded")
 
@@ -69,8 +69,8 @@ def decode_and_sample(
     Rows not ``ok`` or of another split are dropped; an undecodable row is dropped and
     counted in ``dropped`` rather than failing the whole batch.
     """
-    from liwi.schema import row_to_stack
-    from liwi.training.data import make_sample
+    from liwi.imageio import ImageDecodeError
+    from liwi.training.data import decode_row, make_sample
 
     samples: list[dict[str, np.ndarray]] = []
     for row in batch.to_pylist():
@@ -81,8 +81,9 @@ def decode_and_sample(
         _draws[sid] += 1
         rng = np.random.default_rng([seed, _seed_of(sid), draw])
         try:
-            samples.append(make_sample(row_to_stack(row), cfg, rng))
-        except ValueError:
+            stack, flat = decode_row(row)
+            samples.append(make_sample(stack, cfg, rng, flat))
+        except (ValueError, ImageDecodeError):
             continue  # a corrupt row must not stop training; validate_table catches these
     if not samples:
         shape = (0, 1, cfg.crop, cfg.crop)
