@@ -21,7 +21,7 @@ import math
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -40,7 +40,9 @@ class EvaluateConfig(JobConfig):
     tables: list[str] = Field(min_length=1)  # layer tables (folders or s3://…)
     split: str | None = "test"  # rows of this split (None = every ok row)
     out: str = "runs/eval"  # report folder
-    baselines: list[str] = Field(default_factory=lambda: ["identity", "classical"])
+    baselines: list[Literal["identity", "classical"]] = Field(
+        default_factory=lambda: ["identity", "classical"]
+    )  # compared side by side with the model
     max_merges: int = Field(5, ge=0, le=5)  # allowed merges of the LayerD protocol
     limit: int | None = Field(None, ge=1)  # at most this many rows (smoke runs)
     device: str | None = None  # predictor device (None = auto)

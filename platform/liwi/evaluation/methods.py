@@ -21,6 +21,7 @@ import numpy as np
 from liwi.layers import LayerStack
 
 Decompose = Callable[[np.ndarray, int], LayerStack]
+BASELINES = ("identity", "classical")
 
 
 @dataclass
@@ -92,12 +93,15 @@ def build_methods(
     model_uri: str | None, baselines: list[str], device: str | None = None
 ) -> tuple[list[Method], list[str]]:
     """The model plus the requested baselines; notes on baselines that are unavailable."""
+    unknown = [b for b in baselines if b not in BASELINES]
+    if unknown:  # fail before loading anything
+        raise ValueError(f"unknown baseline(s) {unknown} (choose from {list(BASELINES)})")
     methods = [model_method(model_uri, device=device)]
     notes = []
     for name in baselines:
         if name == "identity":
             methods.append(identity_method())
-        elif name == "classical":
+        else:  # classical
             m = classical_method()
             if m is None:
                 notes.append(
@@ -105,6 +109,4 @@ def build_methods(
                 )
             else:
                 methods.append(m)
-        else:
-            raise ValueError(f"unknown baseline {name!r} (identity, classical)")
     return methods, notes
