@@ -406,8 +406,15 @@ def _init_ray(cfg: TrainConfig) -> None:
     address = cfg.ray_address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, ignore_reinit_error=True)
-    else:
-        ray.init(num_cpus=cfg.ray_num_cpus, include_dashboard=False, ignore_reinit_error=True)
+        return
+    for attempt in range(3):  # a local raylet can miss Ray's fixed 30 s start window on a busy box
+        try:
+            ray.init(num_cpus=cfg.ray_num_cpus, include_dashboard=False, ignore_reinit_error=True)
+            return
+        except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception for this
+            if "timed out during startup" not in str(exc) or attempt == 2:
+                raise
+            ray.shutdown()
 
 
 def build_trainer(cfg: TrainConfig):
