@@ -17,6 +17,7 @@ COLUMNS = (
 )
 CHECKER_PX = 8  # side of a checkerboard square behind transparent objects
 GAP = 2  # pixels between tiles (white)
+MIN_TILE_PX = 128  # small crops are enlarged (nearest neighbour) to at least this height
 
 
 def _hwc(x: np.ndarray) -> np.ndarray:
@@ -63,4 +64,5 @@ def decomposition_grid(batch: dict[str, np.ndarray], pred: dict[str, np.ndarray]
     grid = np.ones((n * (h + GAP) - GAP, rows[0].shape[1], 3), np.float32)
     for i, row in enumerate(rows):
         grid[i * (h + GAP) : i * (h + GAP) + h] = row
-    return grid
+    k = max(1, -(-MIN_TILE_PX // h))
+    return np.repeat(np.repeat(grid, k, axis=0), k, axis=1) if k > 1 else grid
