@@ -35,8 +35,24 @@ def _seed_of(sample_id: str) -> int:
     return int(hashlib.sha256(sample_id.encode()).hexdigest()[:12], 16)
 
 
-def layer_table_dataset(uris: list[str], s3: S3Options | None = None, override_num_blocks=None):
-    """One Ray Dataset over the parts of every table in ``uris`` (columns :data:`COLUMNS`)."""
+def read_parts(batch, *, fs, columns: list[str], rows_per_batch: int = 64):
+    """Ray Data ``map_batches`` generator: Parquet part paths → row batches (pyarrow)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for path in batch.column("path").to_pylist():
+        with fs.open_input_file(path) as f:
+            for rb in pq.ParquetFile(f).iter_batches(batch_size=rows_per_batch, columns=columns):
+                yield pa.Table.from_batches([rb])
+
+
+def layer_table_dataset(uris: list[str], s3: S3Options | None = None, num_cpus: float = 1.0):
+    """One Ray Dataset over the parts of every table in ``uris`` (columns :data:`COLUMNS`).
+
+    One read task per Parquet part, with the CPUs of the data path: Ray Data's own
+    ``read_parquet`` adds a file-listing operator that asks for a whole CPU per table,
+    which starves when training workers already hold most of a small node.
+    """
     import ray.data
 
     from liwi.table import list_parts
@@ -49,12 +65,14 @@ def layer_table_dataset(uris: list[str], s3: S3Options | None = None, override_n
         parts = list_parts(lake)
         if not parts:
             raise FileNotFoundError(f"layer table {uri} has no Parquet parts")
+        items = ray.data.from_items([{"path": p} for p in parts], override_num_blocks=len(parts))
         datasets.append(
-            ray.data.read_parquet(
-                parts,
-                filesystem=lake.fs,
-                columns=COLUMNS,
-                override_num_blocks=override_num_blocks,
+            items.map_batches(
+                read_parts,
+                batch_size=1,
+                batch_format="pyarrow",
+                num_cpus=num_cpus,
+                fn_kwargs={"fs": lake.fs, "columns": COLUMNS},
             )
         )
     ds = datasets[0]
@@ -108,10 +126,9 @@ def training_samples(
     s3: S3Options | None = None,
     rows_per_task: int = 8,
     num_cpus: float = 1.0,
-    override_num_blocks: int | None = None,
 ):
     """The Ray Dataset of training samples of ``split`` in ``uris``."""
-    return layer_table_dataset(uris, s3=s3, override_num_blocks=override_num_blocks).map_batches(
+    return layer_table_dataset(uris, s3=s3, num_cpus=num_cpus).map_batches(
         decode_and_sample,
         batch_format="pyarrow",
         batch_size=rows_per_task,
