@@ -143,6 +143,11 @@ def run(cfg: AblationConfig, progress: bool = True) -> dict[str, Any]:
                 "metrics": report["headline"],
             }
         )
+        _write(out, budget, rows)  # after every variant: a partial table survives a stop
+    return _write(out, budget, rows)
+
+
+def _write(out: Path, budget: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
     summary = {"budget": budget, "rows": rows}
     (out / "ablation.json").write_text(json.dumps(summary, indent=2, default=str))
     (out / "ablation.md").write_text(markdown(rows, budget))
