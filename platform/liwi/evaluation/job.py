@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any, Literal
 
@@ -62,11 +63,16 @@ def load_rows(cfg: EvaluateConfig) -> list[dict[str, Any]]:
     """The rows to score (``ok``, of the split), across tables, up to ``limit``."""
     from liwi.table import read_table
 
-    rows: list[dict[str, Any]] = []
-    for uri in cfg.tables:
-        for row in read_table(uri).to_pylist():
-            if row["status"] == "ok" and (cfg.split is None or row["split"] == cfg.split):
-                rows.append(row)
+    per_table = [
+        [
+            row
+            for row in read_table(uri).to_pylist()
+            if row["status"] == "ok" and (cfg.split is None or row["split"] == cfg.split)
+        ]
+        for uri in cfg.tables
+    ]
+    # interleave the tables, so a limit keeps every table (e.g. 2- and 3-layer) represented
+    rows = [r for group in zip_longest(*per_table) for r in group if r is not None]
     if not rows:
         raise ValueError(f"no ok rows of split {cfg.split!r} in {cfg.tables}")
     return rows[: cfg.limit] if cfg.limit else rows
