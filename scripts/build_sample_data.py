@@ -1,4 +1,4 @@
-"""Rebuild ``data/backgrounds`` and ``data/sample_lake`` from photos bundled in installed wheels.
+"""Rebuild ``data/backgrounds``, ``data/shapes`` and ``data/sample_lake`` from installed wheels.
 
 scikit-image and scikit-learn ship a few openly licensed colour photographs inside their
 wheels (see ``data/README.md`` for sources and licences). This script copies the natural
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import skimage
 import sklearn
 from PIL import Image
@@ -29,6 +30,9 @@ BACKGROUNDS = {
     "flower.jpg": SKLEARN / "flower.jpg",
 }
 JPEG_QUALITY = 90  # visually lossless, keeps data/ small
+
+# Real object silhouettes (white = object) for the generator's shape set.
+SILHOUETTES = {"horse.png": SKIMAGE / "horse.png"}
 
 # Demo lake: (name, source, crop box as fractions x0, y0, x1, y1, output long side).
 SAMPLE_LAKE = [
@@ -52,6 +56,13 @@ def main() -> None:
     (ROOT / "sample_lake").mkdir(parents=True, exist_ok=True)
     for name, src in BACKGROUNDS.items():
         _load(src).save(ROOT / "backgrounds" / name, quality=JPEG_QUALITY)
+    (ROOT / "shapes").mkdir(parents=True, exist_ok=True)
+    for name, src in SILHOUETTES.items():
+        grey = np.asarray(Image.open(src).convert("L"))
+        mask = grey < 128  # the horse is drawn black on white
+        ys, xs = np.nonzero(mask)
+        crop = mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+        Image.fromarray((crop * 255).astype(np.uint8)).save(ROOT / "shapes" / name, optimize=True)
     by_name = {p.name: p for p in BACKGROUNDS.values()}
     for name, src_name, (x0, y0, x1, y1), long_side in SAMPLE_LAKE:
         img = _load(by_name[src_name])
@@ -61,7 +72,7 @@ def main() -> None:
         size = tuple(int(round(s * scale)) for s in img.size)
         img = img.resize(size, Image.Resampling.LANCZOS)
         img.save(ROOT / "sample_lake" / name, quality=JPEG_QUALITY)
-    total = sum(f.stat().st_size for f in ROOT.rglob("*.jpg"))
+    total = sum(f.stat().st_size for f in ROOT.rglob("*.*") if f.suffix in (".jpg", ".png"))
     print(f"wrote {ROOT} ({total / 1e6:.2f} MB)")
 
 

@@ -18,6 +18,11 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("predict", "liwi.commands.predict", "decompose photos into layer folders (PNG/PSD)"),
     ("train-local", "liwi.commands.train_local", "train the decomposition model in one process"),
     ("synth", "liwi.commands.synth", "Generate synthetic layered data (image lake + layer table)."),
+    ("train", "liwi.commands.train", "train with Ray Train DDP; track and register with MLflow"),
+    ("evaluate", "liwi.commands.evaluate", "score a model and baselines on a layer table (report)"),
+    ("ablate", "liwi.commands.ablate", "train and evaluate the objective ablations (Table 1)"),
+    ("promote", "liwi.commands.promote", "move a registry alias to a version that passes a gate"),
+    ("convert", "liwi.commands.convert", "convert Crello / DIS-5K into layer tables"),
     ("decompose", "liwi.commands.decompose", "ADD job: decompose an image lake into layer tables"),
 ]
 

@@ -56,7 +56,7 @@ def resolve_checkpoint(uri: str | os.PathLike[str] | None) -> Any:
 
     ``None`` → the shipped default; a path (file or folder holding one ``*.pt``);
     ``file://`` / ``s3://`` → read through :class:`liwi.lake.Lake`; ``models:/…`` or
-    ``runs:/…`` → MLflow artifacts (the checkpoint file, or an ``mlflow.pytorch`` model).
+    ``runs:/…`` → the checkpoint logged with the MLflow model (:func:`liwi.tracking.download_model`).
     """
     if uri is None:
         if not DEFAULT_MODEL.is_file():
@@ -64,16 +64,15 @@ def resolve_checkpoint(uri: str | os.PathLike[str] | None) -> Any:
         return DEFAULT_MODEL
     uri = os.fspath(uri)
     if uri.startswith(("models:/", "runs:/", "mlflow-artifacts:/")):
-        import mlflow
+        # liwi.tracking is the only MLflow caller: it resolves aliases against the configured
+        # tracking store (MLFLOW_TRACKING_URI or the local default), caches registered
+        # versions and returns the checkpoint file logged by the training job
+        from liwi.tracking import TrackingError, download_model
 
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
-        if local.is_file():
-            return local
-        if (local / "MLmodel").is_file():
-            import mlflow.pytorch
-
-            return mlflow.pytorch.load_model(str(local), map_location="cpu")
-        return _find_checkpoint(local)
+        try:
+            return download_model(uri)
+        except TrackingError as exc:
+            raise PredictorError(str(exc)) from exc
     if uri.startswith(("s3://", "file://")):
         from liwi.lake import Lake
 

@@ -37,3 +37,10 @@ def test_cli_rejects_unsupported_layer_count(tmp_path):
     cmd = [sys.executable, "-m", "liwi.cli", "synth", "--out", str(tmp_path), "--layers", "4"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "invalid choice" in res.stderr
+
+
+def test_cli_reports_unsupported_lake_scheme():
+    cmd = [sys.executable, "-m", "liwi.cli", "synth", "--out", "gs://bucket/x", "--quiet"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2
+    assert "unsupported lake URI scheme 'gs'" in res.stderr and "Traceback" not in res.stderr

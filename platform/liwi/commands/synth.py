@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             config = SynthConfig.from_dict({}, source="command line", **overrides)
         summary = run_job(config)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
+    except (ConfigError, OSError, ValueError) as exc:  # LakeError is an OSError
         print(f"liwi synth: {exc}", file=sys.stderr)
         return 2
     print(

@@ -16,7 +16,7 @@ from liwi.synth.backgrounds import Photo, random_background
 from liwi.synth.degrade import degrade
 from liwi.synth.objects import SceneObject, build_object, harmonize
 
-GENERATOR_VERSION = "liwi.synth/1"  # bump when the same spec would give different pixels
+GENERATOR_VERSION = "liwi.synth/2"  # bump when the same spec would give different pixels
 
 
 @dataclass(frozen=True)
@@ -86,12 +86,14 @@ def generate(spec: SampleSpec, photos: list[Photo]) -> SynthSample:
     lights = shadows.random_lights(rng)
     tint = shadows.shadow_tint(rng)
     horizon, layout = _layout(rng, size, spec.n_objects)
+    # Cut-outs come from the other photos: a patch of the background itself would hide.
+    sources = [p for p in photos if p.name != bg_params["photo"]] or photos
 
     objects: list[SceneObject] = []
     attenuations = []
     contact = []
     for cx, base, height in layout:
-        obj = build_object(rng, (size, size), cx, base, height, photos, lights[0].direction())
+        obj = build_object(rng, (size, size), cx, base, height, sources, lights[0].direction())
         obj.color = harmonize(obj.color, obj.alpha, background)
         strength = float(rng.uniform(0.3, 0.7))  # contact darkening at the base
         depth = int(obj.params["width"] * rng.uniform(0.15, 0.45))  # footprint depth, rows

@@ -17,6 +17,8 @@ from liwi.synth.backgrounds import Photo
 # Probability of each object kind: procedural textured shape vs. a cut-out of another photo.
 KIND_PROBS = {"textured": 0.55, "cutout": 0.45}
 HAIR_PROB = 0.3  # chance an object gets fur/hair strands on its boundary
+# Outlines for photo cut-outs (soft organic ones mostly; "box" shows the patch's corners).
+CUTOUT_SHAPES = {"blob": 0.3, "box": 0.1, "rock": 0.2, "vessel": 0.25, "silhouette": 0.15}
 
 
 @dataclass
@@ -93,7 +95,13 @@ def build_object(
     """A random object of ``height`` pixels standing at (centre_x, base_y) in the canvas."""
     ch, cw = canvas
     kind = str(rng.choice(list(KIND_PROBS), p=list(KIND_PROBS.values())))
-    aspect = float(rng.uniform(0.4, 1.2))  # width / height
+    names = list(shapes.SHAPES) if kind == "textured" else list(CUTOUT_SHAPES)
+    probs = None if kind == "textured" else list(CUTOUT_SHAPES.values())
+    shape_name = str(rng.choice(names, p=probs))
+    if shape_name == "silhouette":  # a real outline keeps its own proportions
+        aspect = float(rng.uniform(1.0, 1.3))
+    else:
+        aspect = float(rng.uniform(0.4, 1.2))  # width / height
     h = max(8, int(height))
     w = max(8, int(h * aspect))
     hairy = bool(rng.random() < HAIR_PROB)
@@ -101,13 +109,11 @@ def build_object(
     pad = int(np.ceil(hair_len)) + 3
     bh, bw = h + pad, w + 2 * pad
 
+    sil = shapes.SHAPES[shape_name](rng, h, w)
     if kind == "textured":
-        sil, shape_name = shapes.random_shape(rng, h, w)
         tex, tex_name = textures.procedural_texture(rng, bh, bw)
         source = {"texture": tex_name}
     else:
-        shape_name = str(rng.choice(["blob", "box", "rock", "vessel"], p=[0.35, 0.1, 0.25, 0.3]))
-        sil = shapes.SHAPES[shape_name](rng, h, w)
         photo = photos[int(rng.integers(len(photos)))]
         tex, region = textures.photo_patch(rng, photo.pixels, bh, bw)
         source = {"photo": photo.name, "region": region}

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MIN_ABS_SY = 0.1  # |sy| floor: a grazing projection (sy → 0) collapses to a line
+OVERCAST_PROB = 0.12  # share of scenes lit by a diffuse sky (faint, very soft shadows)
 FORESHORTENING = 0.6  # ground-plane depth appears this much shorter than width
 BLUR_LEVELS = 7  # Gaussian levels for the spatially varying penumbra blur
 DOWNSAMPLE_SIGMA = 3.0  # blurs wider than this (px) run at 1/⌊σ/3⌋ resolution (max 1/4)
@@ -55,9 +56,12 @@ def random_lights(rng: np.random.Generator) -> list[Light]:
 
     The shadow direction is drawn as an image-space angle and a length (shadow length per
     pixel of object height); the vertical part is foreshortened by the ground plane.
+    Some scenes are overcast/diffuse: one faint, very soft light, so mostly the contact
+    darkening remains.
     """
-    n = int(rng.choice([1, 2, 3], p=[0.7, 0.22, 0.08]))
-    total = float(rng.uniform(0.4, 0.8))  # total light blocked at the umbra
+    overcast = rng.random() < OVERCAST_PROB
+    n = 1 if overcast else int(rng.choice([1, 2, 3], p=[0.7, 0.22, 0.08]))
+    total = float(rng.uniform(0.15, 0.35) if overcast else rng.uniform(0.4, 0.8))  # blocked
     weights = np.sort(rng.dirichlet(np.full(n, 2.0)))[::-1] if n > 1 else np.ones(1)
     lights = []
     for wgt in weights:
@@ -73,7 +77,7 @@ def random_lights(rng: np.random.Generator) -> list[Light]:
             Light(
                 sx=float(length * np.cos(angle)),
                 sy=float(sy),
-                softness=float(rng.uniform(0.015, 0.12)),
+                softness=float(rng.uniform(0.15, 0.3) if overcast else rng.uniform(0.015, 0.12)),
                 strength=float(total * wgt),
             )
         )
@@ -90,6 +94,10 @@ def project_silhouette(alpha: np.ndarray, base_y: int, sx: float, sy: float) -> 
     if abs(sy) < 1e-6:
         raise ValueError("sy must be non-zero (a grazing light collapses the shadow)")
     hgt, wid = alpha.shape
+    if abs(sy) < 1.0:  # the warp squeezes 1/|sy| rows into one: low-pass first (no aliasing)
+        sigma = 0.5 / abs(sy)
+        k = 2 * int(np.ceil(3 * sigma)) + 1
+        alpha = cv2.GaussianBlur(alpha, (1, k), sigmaX=0, sigmaY=sigma)
     # u = x − sx·y + sx·base;  v = −sy·y + base·(1 + sy)
     m = np.array([[1.0, -sx, sx * base_y], [0.0, -sy, base_y * (1.0 + sy)]], np.float64)
     return cv2.warpAffine(
@@ -132,14 +140,18 @@ def variable_blur(mask: np.ndarray, sigma: np.ndarray) -> np.ndarray:
 
 
 def extrude_depth(mask: np.ndarray, depth_px: int) -> np.ndarray:
-    """Give a flat silhouette's shadow a footprint: the union of copies shifted up to
-    ``depth_px`` rows back (a solid object's slices behind its front contact row)."""
+    """Give a flat silhouette's shadow a footprint: copies shifted up to ``depth_px`` rows
+    back (a solid object's slices behind its front contact row), weighted to thin out
+    towards the back so rounded objects get no box-shaped edge."""
     import cv2
 
     if depth_px <= 1:
         return mask
-    kernel = np.ones((int(depth_px), 1), np.uint8)
-    return cv2.dilate(mask, kernel, anchor=(0, 0))
+    weights = np.linspace(1.0, 0.0, int(depth_px), dtype=np.float32)[:, None]
+    weights /= weights.sum()
+    # anchor (0, 0): each pixel gathers the rows below it, so the shadow grows upwards
+    smear = cv2.filter2D(mask, -1, weights, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+    return np.maximum(mask, np.clip(smear * 2.0, 0.0, 1.0))
 
 
 def cast_shadow(

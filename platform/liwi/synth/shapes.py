@@ -7,9 +7,13 @@ carry true fractional coverage; a small Gaussian then softens them (defocus).
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
+
 import numpy as np
 
 SUPERSAMPLE = 4  # rasterisation factor for anti-aliased coverage
+STRAND_LEVELS = 4  # distinct hair-strand opacities (one draw call each)
 
 
 def _fill(polys: list[np.ndarray], h: int, w: int) -> np.ndarray:
@@ -102,14 +106,50 @@ def figure(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
 
 
-SHAPES = {"blob": blob, "vessel": vessel, "box": rounded_box, "rock": rock, "figure": figure}
+def default_silhouette_dir() -> Path:
+    """``data/shapes`` of the source checkout (``platform/liwi/synth`` → repo root)."""
+    return Path(__file__).resolve().parents[3] / "data" / "shapes"
 
 
-def random_shape(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, str]:
-    """One of :data:`SHAPES` at random; returns (coverage h×w, name)."""
-    names = list(SHAPES)
-    name = names[int(rng.integers(len(names)))]
-    return SHAPES[name](rng, h, w), name
+@lru_cache(maxsize=4)
+def load_silhouettes(folder: str | None = None) -> tuple[np.ndarray, ...]:
+    """Real object silhouettes (white = object) from ``folder``, sorted by file name."""
+    from liwi.imageio import decode_grey
+
+    path = Path(folder) if folder else default_silhouette_dir()
+    files = sorted(path.glob("*.png")) if path.is_dir() else []
+    if not files:
+        raise FileNotFoundError(f"no silhouettes (*.png) in {path}")
+    return tuple(decode_grey(f.read_bytes()) for f in files)
+
+
+def silhouette(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A real silhouette (animal …), mirrored at random, fitted into the box with its
+    own aspect ratio, standing on the bottom row."""
+    import cv2
+
+    masks = load_silhouettes()
+    mask = masks[int(rng.integers(len(masks)))]
+    if rng.random() < 0.5:
+        mask = mask[:, ::-1]
+    mh, mw = mask.shape
+    scale = min(h / mh, w / mw)
+    sh, sw = max(2, int(mh * scale)), max(2, int(mw * scale))
+    small = cv2.resize(np.ascontiguousarray(mask), (sw, sh), interpolation=cv2.INTER_AREA)
+    out = np.zeros((h, w), np.float32)
+    x0 = (w - sw) // 2
+    out[h - sh :, x0 : x0 + sw] = small
+    return out
+
+
+SHAPES = {
+    "blob": blob,
+    "vessel": vessel,
+    "box": rounded_box,
+    "rock": rock,
+    "figure": figure,
+    "silhouette": silhouette,
+}
 
 
 def soften(alpha: np.ndarray, sigma: float) -> np.ndarray:
@@ -146,23 +186,26 @@ def add_strands(
     blurred = cv2.GaussianBlur(edge.astype(np.float32), (0, 0), 3.0)
     gy, gx = np.gradient(blurred)
     s = SUPERSAMPLE
-    canvas = np.zeros((h * s, w * s), np.float32)
     picks = boundary[rng.integers(0, len(boundary), count)]
-    for x, y in picks:
-        xi, yi = int(x), int(y)
-        if yi >= h - 2:  # no strands into the ground
-            continue
-        n = -np.array([gx[yi, xi], gy[yi, xi]])
-        n = n / (np.linalg.norm(n) + 1e-6)
-        n = n + rng.normal(0, 0.35, 2)  # scatter around the normal
-        n = n / (np.linalg.norm(n) + 1e-6)
-        bend = np.array([-n[1], n[0]]) * rng.normal(0, 0.4)
-        ln = length * rng.uniform(0.4, 1.0)
-        t = np.linspace(0, 1, 8)[:, None]
-        start = np.array([x, y]) - n * ln * 0.3  # root inside the body
-        pts = start + t * n * ln + (t**2) * bend * ln
-        pts = np.round(pts * s).astype(np.int32)
-        val = float(rng.uniform(*opacity))
-        cv2.polylines(canvas, [pts], False, val, thickness=max(1, s // 2), lineType=cv2.LINE_AA)
+    picks = picks[picks[:, 1] < h - 2]  # no strands into the ground
+    k = len(picks)
+    xi, yi = picks[:, 0].astype(np.int64), picks[:, 1].astype(np.int64)
+    n = -np.stack([gx[yi, xi], gy[yi, xi]], axis=1)
+    n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-6
+    n += rng.normal(0, 0.35, (k, 2))  # scatter around the normal
+    n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-6
+    bend = np.stack([-n[:, 1], n[:, 0]], axis=1) * rng.normal(0, 0.4, (k, 1))
+    ln = length * rng.uniform(0.4, 1.0, (k, 1))
+    t = np.linspace(0, 1, 8)[None, :, None]
+    start = picks - n * ln * 0.3  # root inside the body
+    pts = start[:, None] + t * (n * ln)[:, None] + t**2 * (bend * ln)[:, None]
+    pts = np.round(pts * s).astype(np.int32)  # k × 8 × 2, supersampled pixels
+    level = rng.integers(0, STRAND_LEVELS, k)  # per-strand opacity, quantised
+    values = np.linspace(*opacity, STRAND_LEVELS)
+    canvas = np.zeros((h * s, w * s), np.float32)
+    for i, val in enumerate(values):  # one draw call per opacity level
+        layer = np.zeros_like(canvas)
+        cv2.polylines(layer, list(pts[level == i]), False, float(val), max(1, s // 2), cv2.LINE_AA)
+        canvas = np.maximum(canvas, layer)
     strands = cv2.resize(canvas, (w, h), interpolation=cv2.INTER_AREA)
     return np.maximum(alpha, np.clip(strands, 0, 1))

@@ -1,0 +1,49 @@
+"""``liwi promote``: move a registry alias (``champion``) to an evaluated version that passes a gate."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="PromoteConfig YAML (jobs/configs/promote.yaml)")
+    p.add_argument("--name", help="registered model name (default: liwi)")
+    p.add_argument("--alias", help="alias to move (default: champion)")
+    p.add_argument("--from-alias", help="alias of the version to promote (default: candidate)")
+    p.add_argument("--version", help="promote this version instead of --from-alias")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: env or local store)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from liwi.tracking import PromoteConfig, TrackingError, promote
+
+    overrides = {
+        "name": args.name,
+        "alias": args.alias,
+        "from_alias": args.from_alias,
+        "version": args.version,
+        "tracking_uri": args.tracking_uri,
+    }
+    if args.config:
+        cfg = PromoteConfig.from_yaml(args.config, **overrides)
+    else:
+        cfg = PromoteConfig.from_dict({}, **overrides)
+    try:
+        done = promote(
+            cfg.name,
+            alias=cfg.alias,
+            gate=cfg.gate,
+            from_alias=cfg.from_alias,
+            version=cfg.version,
+            tracking_uri=cfg.tracking_uri,
+        )
+    except TrackingError as exc:
+        print(f"not promoted: {exc}", file=sys.stderr)
+        return 1
+    before = f" (was version {done.previous_version})" if done.previous_version else ""
+    print(f"models:/{done.name}@{done.alias} → version {done.version}{before}")
+    for k, v in sorted(done.metrics.items()):
+        print(f"  {k} = {v:.4f}")
+    return 0

@@ -1,0 +1,1 @@
+"""Evaluation: score models and baselines on layer tables, dataset adapters, ablations."""

@@ -1,0 +1,56 @@
+"""Every YAML config this part ships loads into its typed config; unknown keys are errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from liwi.config import ConfigError
+from liwi.evaluation.ablation import AblationConfig, variant_config
+from liwi.evaluation.job import EvaluateConfig
+from liwi.tracking import PromoteConfig
+from liwi.training.distributed import TrainConfig
+
+CONFIGS = Path(__file__).resolve().parents[2] / "jobs" / "configs"
+
+
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [
+        ("train.yaml", TrainConfig),
+        ("train_gpu.yaml", TrainConfig),
+        ("evaluate.yaml", EvaluateConfig),
+        ("ablation.yaml", AblationConfig),
+        ("promote.yaml", PromoteConfig),
+    ],
+)
+def test_shipped_config_loads(name, cls):
+    cfg = cls.from_yaml(CONFIGS / name)
+    assert cfg.to_dict()
+
+
+def test_gpu_config_asks_for_gpus_and_shared_storage():
+    cfg = TrainConfig.from_yaml(CONFIGS / "train_gpu.yaml")
+    assert cfg.scaling.use_gpu and cfg.storage_path.startswith("s3://")
+
+
+def test_unknown_key_and_bad_crop_are_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tables: [x]\nstepz: 3\n")
+    with pytest.raises(ConfigError, match="stepz"):
+        TrainConfig.from_yaml(bad)
+    with pytest.raises(ConfigError, match="multiple of"):
+        TrainConfig.from_dict({"tables": ["x"], "preset": "tiny", "data": {"crop": 34}})
+
+
+def test_ablation_variants_share_the_budget_and_switch_one_objective(monkeypatch):
+    monkeypatch.chdir(CONFIGS.parents[1])  # train_config is relative to the repo root
+    cfg = AblationConfig.from_yaml(CONFIGS / "ablation.yaml")
+    full, no_shadow, no_degr = (variant_config(cfg, v) for v in cfg.variants)
+    assert full.steps == no_shadow.steps == no_degr.steps == 300
+    assert len({full.name, no_shadow.name, no_degr.name}) == 3
+    assert full.loss.shadow_attenuation > 0 and full.loss.degradation_restoration > 0
+    assert no_shadow.loss.shadow_attenuation == no_shadow.loss.shadow_background == 0
+    assert no_shadow.loss.degradation_restoration > 0
+    assert no_degr.loss.degradation_restoration == 0 and no_degr.loss.shadow_attenuation > 0
