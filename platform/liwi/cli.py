@@ -14,7 +14,9 @@ import sys
 from liwi import __version__
 
 # (name, module, one-line help). Add a subcommand by adding one line here.
-COMMANDS: list[tuple[str, str, str]] = []
+COMMANDS: list[tuple[str, str, str]] = [
+    ("serve", "liwi.commands.serve", "Run the HTTP API and web viewer (Ray Serve) locally."),
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
