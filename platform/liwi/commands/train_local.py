@@ -1,0 +1,29 @@
+"""``liwi train-local``: train the decomposition model in one process (no Ray)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="TrainLocalConfig YAML (jobs/configs/…)")
+    p.add_argument("--table", help="override: layer table URI")
+    p.add_argument("--out", help="override: checkpoint path")
+    p.add_argument("--steps", type=int, help="override: max optimisation steps")
+    p.add_argument("--max-minutes", type=float, help="override: wall-clock budget")
+
+
+def run(args: argparse.Namespace) -> int:
+    from liwi.training.local import TrainLocalConfig
+    from liwi.training.local import run as train
+
+    cfg = TrainLocalConfig.from_yaml(
+        args.config,
+        table=args.table,
+        out=args.out,
+        steps=args.steps,
+        max_minutes=args.max_minutes,
+    )
+    path = train(cfg)
+    print(f"checkpoint: {path}")
+    return 0

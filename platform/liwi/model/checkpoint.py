@@ -1,0 +1,107 @@
+"""Checkpoint format and the strict ``build_model`` factory.
+
+A checkpoint is a ``torch.save`` dict::
+
+    {"format": "liwi-layernet", "format_version": 1,
+     "config": ModelConfig as a dict, "state_dict": {...}, "meta": {...}}
+
+The config travels with the weights, so a checkpoint alone rebuilds its model. Loading
+is strict: a missing or unexpected key is an error that names the keys.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from liwi.model.config import ModelConfig
+
+FORMAT = "liwi-layernet"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is unreadable, of another format, or does not fit the model."""
+
+
+def load_checkpoint(source: str | Path | bytes) -> dict[str, Any]:
+    """Read a checkpoint (path or bytes) and check its envelope."""
+    import torch
+
+    try:
+        if isinstance(source, bytes):
+            ckpt = torch.load(io.BytesIO(source), map_location="cpu", weights_only=True)
+        else:
+            path = Path(source)
+            if not path.is_file():
+                raise CheckpointError(f"checkpoint not found: {path}")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for junk files
+        raise CheckpointError(f"cannot read checkpoint: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"not a {FORMAT} checkpoint (missing 'format': {FORMAT!r})")
+    if ckpt.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint format_version {ckpt.get('format_version')} != {FORMAT_VERSION}"
+        )
+    for key in ("config", "state_dict"):
+        if key not in ckpt:
+            raise CheckpointError(f"checkpoint has no {key!r}")
+    return ckpt
+
+
+def save_checkpoint(model, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` (a LayerNet) with its config and ``meta`` to ``path`` atomically."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": model.config.model_dump(),
+        "state_dict": {k: v.detach().cpu().float() for k, v in model.state_dict().items()},
+        "meta": dict(meta or {}),
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def build_model(
+    config: ModelConfig | dict[str, Any] | None = None,
+    checkpoint: str | Path | bytes | dict[str, Any] | None = None,
+):
+    """Build a :class:`~liwi.model.network.LayerNet`; load ``checkpoint`` strictly if given.
+
+    ``config`` may be omitted when the checkpoint carries one; when both are given they
+    must agree. Returns the model in eval mode on the CPU.
+    """
+    from liwi.model.network import LayerNet
+
+    ckpt = None
+    if checkpoint is not None:
+        ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+    if config is None:
+        if ckpt is None:
+            raise CheckpointError("build_model needs a config, a checkpoint, or both")
+        config = ckpt["config"]
+    cfg = config if isinstance(config, ModelConfig) else ModelConfig(**config)
+    if ckpt is not None and ModelConfig(**ckpt["config"]) != cfg:
+        raise CheckpointError(
+            f"config does not match the checkpoint's: given {cfg.model_dump()}, "
+            f"checkpoint {ckpt['config']}"
+        )
+    model = LayerNet(cfg)
+    if ckpt is not None:
+        result = model.load_state_dict(ckpt["state_dict"], strict=False)
+        if result.missing_keys or result.unexpected_keys:
+            raise CheckpointError(
+                f"checkpoint does not fit the model: missing keys {result.missing_keys}, "
+                f"unexpected keys {result.unexpected_keys}"
+            )
+    return model.eval()

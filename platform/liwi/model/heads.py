@@ -1,0 +1,50 @@
+"""Output heads: object alpha + colour, background and shadow attenuation.
+
+Every head predicts at the network's resolution. Colour and background are residuals of
+the input (``input + delta``) when the config says so: outside the object and its shadow
+the right answer is "change nothing", which a residual gets for free. The predictor
+upsamples the *deltas*, so the input's full-resolution detail survives untouched.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from liwi.model.config import ModelConfig
+
+
+class LayerHeads(nn.Module):
+    """Features (B, C, H, W) → alpha, object colour, background, shadow attenuation."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        c = cfg.base_channels
+        self.cfg = cfg
+        self.mix = nn.Conv2d(c + 3, c, 3, padding=1)  # sees the input image again at full res
+        self.alpha = nn.Conv2d(c, 1, 1)
+        self.color = nn.Conv2d(c, 3, 1)
+        self.background = nn.Conv2d(c, 3, 1)
+        self.shadow = nn.Conv2d(c, cfg.shadow_channels, 1)
+        with torch.no_grad():
+            nn.init.zeros_(self.shadow.weight)
+            self.shadow.bias.fill_(cfg.shadow_init_bias)  # start with "no shadow"
+            for head in (self.color, self.background):  # start with "change nothing"
+                nn.init.zeros_(head.weight)
+                nn.init.zeros_(head.bias)
+
+    def forward(self, feats: torch.Tensor, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = F.silu(self.mix(torch.cat([feats, image * 2.0 - 1.0], dim=1)))
+        alpha = torch.sigmoid(self.alpha(h))
+        color_raw = self.color(h)
+        bg_raw = self.background(h)
+        color = (image + color_raw) if self.cfg.residual_color else torch.sigmoid(color_raw)
+        background = (image + bg_raw) if self.cfg.residual_background else torch.sigmoid(bg_raw)
+        shadow = 1.0 - torch.sigmoid(self.shadow(h))  # attenuation S in (0, 1)
+        return {
+            "alpha": alpha,  # B×1×H×W
+            "color": color.clamp(0.0, 1.0),  # B×3×H×W decontaminated object colour
+            "background": background.clamp(0.0, 1.0),  # B×3×H×W clean background
+            "shadow": shadow,  # B×1×H×W (grey) or B×3×H×W attenuation, 1 = no shadow
+        }

@@ -1,0 +1,266 @@
+"""The one inference API: ``Predictor.from_uri(uri).decompose(image) -> LayerStack``.
+
+Pipeline per image:
+
+1. resize so the long side is the model resolution (aspect kept), pad to a multiple
+   of ``2^depth`` (replicate padding; prompt channels zero-padded);
+2. run :class:`~liwi.model.network.LayerNet` — it peels the top (or prompted) object;
+3. crop the padding, upsample alpha, shadow attenuation and the colour/background
+   *deltas* to the input resolution and add them to the full-resolution input, so
+   detail outside the object is the input's own;
+4. repeat on the predicted background (iterative peeling, no prompt after the first
+   pass) until ``max_layers`` is reached or the peeled alpha is (almost) empty.
+
+The CLI, the ADD job (as a tool), the evaluator and Ray Serve all wrap this class.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from liwi.layers import LayerStack, ObjectLayer
+from liwi.model.prompts import Prompt, rasterize
+
+# The model that ships with the package (see docs/model_card.md).
+DEFAULT_MODEL = Path(__file__).parent / "assets" / "models" / "liwi-default.pt"
+# A peeled object smaller than this fraction of the image (mean alpha) ends peeling.
+MIN_OBJECT_AREA = 0.002
+# Default number of layers (background + objects) a decomposition may have.
+DEFAULT_MAX_LAYERS = 3
+
+
+class PredictorError(ValueError):
+    """Bad input to the predictor or a model URI that cannot be resolved."""
+
+
+def _find_checkpoint(folder: Path) -> Path:
+    from liwi.model.checkpoint import FORMAT, load_checkpoint
+
+    candidates = sorted(folder.rglob("*.pt")) + sorted(folder.rglob("*.pth"))
+    for c in candidates:
+        try:
+            if load_checkpoint(c).get("format") == FORMAT:
+                return c
+        except ValueError:
+            continue
+    raise PredictorError(f"no liwi-layernet checkpoint (*.pt) found under {folder}")
+
+
+def resolve_checkpoint(uri: str | os.PathLike[str] | None) -> Any:
+    """A local checkpoint path (or an in-memory model) for ``uri``.
+
+    ``None`` → the shipped default; a path (file or folder holding one ``*.pt``);
+    ``file://`` / ``s3://`` → read through :class:`liwi.lake.Lake`; ``models:/…`` or
+    ``runs:/…`` → MLflow artifacts (the checkpoint file, or an ``mlflow.pytorch`` model).
+    """
+    if uri is None:
+        if not DEFAULT_MODEL.is_file():
+            raise PredictorError(f"the default model is missing: {DEFAULT_MODEL}")
+        return DEFAULT_MODEL
+    uri = os.fspath(uri)
+    if uri.startswith(("models:/", "runs:/", "mlflow-artifacts:/")):
+        import mlflow
+
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+        if local.is_file():
+            return local
+        if (local / "MLmodel").is_file():
+            import mlflow.pytorch
+
+            return mlflow.pytorch.load_model(str(local), map_location="cpu")
+        return _find_checkpoint(local)
+    if uri.startswith(("s3://", "file://")):
+        from liwi.lake import Lake
+
+        lake = Lake.from_uri(uri)
+        data = lake.read_bytes(lake.root)
+        tmp = Path(tempfile.mkdtemp(prefix="liwi-model-")) / "model.pt"
+        tmp.write_bytes(data)
+        return tmp
+    path = Path(uri).expanduser()
+    if path.is_dir():
+        return _find_checkpoint(path)
+    if not path.is_file():
+        raise PredictorError(f"model not found: {uri!r} (a checkpoint path, lake URI or models:/…)")
+    return path
+
+
+def _as_image(image: Any) -> np.ndarray:
+    from liwi.imageio import decode_rgb
+    from liwi.layers import check_rgb
+
+    if isinstance(image, bytes | bytearray):
+        return decode_rgb(bytes(image))
+    if isinstance(image, str | Path):
+        return decode_rgb(Path(image).read_bytes())
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[..., :3]
+    try:
+        arr = check_rgb(arr, "image")
+    except ValueError as exc:
+        raise PredictorError(str(exc)) from exc
+    if min(arr.shape[:2]) < 1:
+        raise PredictorError(f"empty image of shape {arr.shape}")
+    return np.clip(arr, 0.0, 1.0)
+
+
+class Predictor:
+    """Wraps a :class:`~liwi.model.network.LayerNet` for decomposing arbitrary images."""
+
+    def __init__(self, model, device: str | None = None, source: str = "<in-memory>") -> None:
+        import torch
+
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device).eval()
+        self.config = model.config
+        self.source = source
+
+    @classmethod
+    def from_uri(
+        cls, uri: str | os.PathLike[str] | None = None, device: str | None = None
+    ) -> Predictor:
+        """Load a model from a checkpoint path, lake URI, MLflow URI, or the default (None)."""
+        from liwi.model import build_model
+
+        resolved = resolve_checkpoint(uri)
+        model = resolved if not isinstance(resolved, Path) else build_model(checkpoint=resolved)
+        return cls(model, device=device, source=str(uri) if uri is not None else "default")
+
+    # -- geometry -------------------------------------------------------------------
+    def _net_size(self, h: int, w: int) -> tuple[int, int]:
+        """Size (h, w) the image is resized to: long side = model resolution."""
+        r = self.config.resolution
+        f = r / max(h, w)
+        return max(1, round(h * f)), max(1, round(w * f))
+
+    def _padded(self, nh: int, nw: int) -> tuple[int, int]:
+        m = self.config.multiple
+        return -(-nh // m) * m, -(-nw // m) * m
+
+    # -- inference ------------------------------------------------------------------
+    def _run(self, images: list[np.ndarray], prompts: list[Prompt | None]) -> list[dict]:
+        """One peeling pass on full-resolution images; returns full-resolution maps."""
+        import torch
+        from torch.nn import functional as F
+
+        sizes = [self._net_size(*im.shape[:2]) for im in images]
+        ph = max(self._padded(*s)[0] for s in sizes)
+        pw = max(self._padded(*s)[1] for s in sizes)
+        x = torch.zeros(len(images), 3, ph, pw)
+        p = torch.zeros(len(images), 3, ph, pw)
+        for i, (im, (nh, nw), pr) in enumerate(zip(images, sizes, prompts, strict=True)):
+            t = torch.from_numpy(im).permute(2, 0, 1)[None]
+            small = F.interpolate(t, size=(nh, nw), mode="area")
+            x[i] = F.pad(small, (0, pw - nw, 0, ph - nh), mode="replicate")[0]
+            p[i, :, :nh, :nw] = torch.from_numpy(rasterize(pr, im.shape[:2], (nh, nw)))
+        x, p = x.to(self.device), p.to(self.device)
+        with torch.no_grad():
+            if self.device.type == "cuda":
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    out = self.model(x, p)
+            else:
+                out = self.model(x, p)
+        results = []
+        for i, (im, (nh, nw)) in enumerate(zip(images, sizes, strict=True)):
+            h, w = im.shape[:2]
+            xi = x[i : i + 1, :, :nh, :nw]
+            low = {
+                "alpha": out["alpha"][i : i + 1, :, :nh, :nw],
+                "shadow": out["shadow"][i : i + 1, :, :nh, :nw],
+                "color_delta": out["color"][i : i + 1, :, :nh, :nw] - xi,
+                "bg_delta": out["background"][i : i + 1, :, :nh, :nw] - xi,
+                "background": out["background"][i : i + 1, :, :nh, :nw],
+            }
+            up = {
+                k: F.interpolate(v.float(), size=(h, w), mode="bilinear", align_corners=False)[0]
+                .permute(1, 2, 0)
+                .cpu()
+                .numpy()
+                for k, v in low.items()
+            }
+            alpha = np.clip(up["alpha"][..., 0], 0.0, 1.0)
+            a3 = alpha[..., None]
+            color = np.clip(im + up["color_delta"], 0.0, 1.0)
+            # Inside the object the hidden background is the network's own (the input
+            # shows the object there); outside, the input plus the predicted change.
+            background = np.clip(a3 * up["background"] + (1 - a3) * (im + up["bg_delta"]), 0, 1)
+            shadow = np.clip(up["shadow"], 0.0, 1.0)
+            results.append(
+                {"alpha": alpha, "color": color, "background": background, "shadow": shadow}
+            )
+        return results
+
+    def decompose(
+        self,
+        image: Any,
+        prompt: Prompt | None = None,
+        max_layers: int = DEFAULT_MAX_LAYERS,
+    ) -> LayerStack:
+        """Decompose one image (H×W×3 float/uint8 array, encoded bytes or a path)."""
+        return self.decompose_batch([image], [prompt], max_layers=max_layers)[0]
+
+    def decompose_batch(
+        self,
+        images: list[Any],
+        prompts: list[Prompt | None] | None = None,
+        max_layers: int = DEFAULT_MAX_LAYERS,
+        batch_size: int = 8,
+    ) -> list[LayerStack]:
+        """Decompose several images; ``prompts`` (one per image or None) steer the first peel."""
+        if max_layers < 1:
+            raise PredictorError(f"max_layers must be ≥ 1 (background only), got {max_layers}")
+        imgs = [_as_image(im) for im in images]
+        prompts = list(prompts) if prompts is not None else [None] * len(imgs)
+        if len(prompts) != len(imgs):
+            raise PredictorError(f"{len(prompts)} prompts for {len(imgs)} images")
+        for im, pr in zip(imgs, prompts, strict=True):
+            if pr is not None:
+                pr.validate(*im.shape[:2])
+        out: list[LayerStack] = []
+        for start in range(0, len(imgs), batch_size):
+            chunk = imgs[start : start + batch_size]
+            out += self._peel(chunk, prompts[start : start + batch_size], max_layers)
+        return out
+
+    def _peel(self, imgs: list[np.ndarray], prompts: list, max_layers: int) -> list[LayerStack]:
+        current = list(imgs)
+        peeled: list[list[ObjectLayer]] = [[] for _ in imgs]
+        active = list(range(len(imgs)))
+        for k in range(max_layers - 1):
+            if not active:
+                break
+            res = self._run(
+                [current[i] for i in active], [prompts[i] if k == 0 else None for i in active]
+            )
+            still = []
+            for i, r in zip(active, res, strict=True):
+                area = float(r["alpha"].mean())
+                if area < MIN_OBJECT_AREA:
+                    continue
+                shadow = r["shadow"] if r["shadow"].shape[2] == 3 else r["shadow"][..., 0]
+                obj = ObjectLayer.from_maps(
+                    r["color"], r["alpha"], shadow, label="object", scores={"area": area}
+                )
+                peeled[i].append(obj)
+                current[i] = r["background"]
+                still.append(i)
+            active = still
+        stacks = []
+        for i in range(len(imgs)):
+            meta = {
+                "model": self.source,
+                "model_resolution": self.config.resolution,
+                "peel_passes": len(peeled[i]),
+                "prompted": prompts[i] is not None and not prompts[i].empty,
+            }
+            # Peeled top first; a stack lists objects back to front.
+            stacks.append(LayerStack(background=current[i], objects=peeled[i][::-1], meta=meta))
+        return stacks

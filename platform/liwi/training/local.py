@@ -1,0 +1,158 @@
+"""Single-process training loop: the way the shipped default model is trained.
+
+``run(TrainLocalConfig)`` reads a layer table, trains :class:`~liwi.model.network.LayerNet`
+with :func:`liwi.training.step.train_step` until ``steps`` or ``max_minutes`` (whichever
+comes first; the cosine schedule follows whichever is closer to done), validates on the
+``val`` split, and writes the checkpoint, a JSONL history and a loss plot.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from liwi.config import JobConfig
+from liwi.losses import LossConfig
+from liwi.training.data import DataConfig
+
+
+class TrainLocalConfig(JobConfig):
+    """Config of the local training loop (YAML under ``jobs/configs/``)."""
+
+    table: str  # layer table URI (folder or s3://…) with train/val splits
+    out: str = "runs/local/liwi.pt"  # checkpoint path; history/plot go beside it
+    preset: str = "cpu-small"  # model preset (liwi.model.config.PRESETS)
+    model: dict[str, Any] = Field(default_factory=dict)  # overrides of the preset's fields
+    loss: LossConfig = Field(default_factory=LossConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    steps: int = Field(3000, ge=1)  # optimisation steps (upper bound)
+    max_minutes: float = Field(25.0, gt=0)  # wall-clock budget (upper bound)
+    batch_size: int = Field(8, ge=1)  # samples per step
+    lr: float = Field(2e-3, gt=0)  # peak AdamW learning rate
+    weight_decay: float = Field(1e-4, ge=0)  # AdamW weight decay
+    grad_clip: float = Field(1.0, gt=0)  # max global gradient norm
+    val_every: int = Field(250, ge=1)  # steps between validations
+    val_samples: int = Field(64, ge=1)  # validation samples (fixed seed)
+    threads: int = Field(0, ge=0)  # torch CPU threads; 0 = torch default
+    device: str = "auto"  # auto | cpu | cuda
+    seed: int = 0  # model init and data order
+
+
+def _val_losses(model, stacks, cfg: TrainLocalConfig) -> dict[str, float]:
+    from liwi.training.data import StackDataset, collate
+    from liwi.training.step import eval_step
+
+    ds = StackDataset(stacks, cfg.data, seed=10_000 + cfg.seed)
+    n = min(cfg.val_samples, len(ds))
+    sums: dict[str, float] = {}
+    batches = 0
+    for start in range(0, n, cfg.batch_size):
+        batch = collate([ds[i] for i in range(start, min(n, start + cfg.batch_size))])
+        for k, v in eval_step(model, batch, cfg.loss).items():
+            sums[k] = sums.get(k, 0.0) + v
+        batches += 1
+    return {k: v / batches for k, v in sums.items()}
+
+
+def plot_history(history: list[dict[str, Any]], path: Path) -> None:
+    """Train/val total loss against step, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    tr = [h for h in history if h["kind"] == "train"]
+    va = [h for h in history if h["kind"] == "val"]
+    ax.plot([h["step"] for h in tr], [h["total"] for h in tr], lw=0.6, label="train")
+    ax.plot([h["step"] for h in va], [h["total"] for h in va], "o-", label="val")
+    ax.set_xlabel("step")
+    ax.set_ylabel("total loss")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run(cfg: TrainLocalConfig, progress: bool = True) -> Path:
+    """Train and return the checkpoint path."""
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    from liwi.model import build_model, preset, save_checkpoint
+    from liwi.training.data import StackDataset, collate, stacks_from_table
+    from liwi.training.step import lr_factor, make_optimizer, set_lr, train_step
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = (
+        cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    torch.manual_seed(cfg.seed)
+    model_cfg = preset(cfg.preset, **cfg.model)
+    if cfg.data.crop % model_cfg.multiple:
+        raise ValueError(f"data.crop {cfg.data.crop} must be a multiple of {model_cfg.multiple}")
+    model = build_model(model_cfg).to(device)
+    train = stacks_from_table(cfg.table, split="train")
+    val = stacks_from_table(cfg.table, split="val") or train[: cfg.val_samples]
+    ds = StackDataset(train, cfg.data, seed=cfg.seed)
+    opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    hist_path = out.with_suffix(".history.jsonl")
+    history: list[dict[str, Any]] = []
+    rng = np.random.default_rng(cfg.seed)
+    order: list[int] = []
+    epoch = 0
+    t0 = time.monotonic()
+    step = 0
+    bar = tqdm(total=cfg.steps, disable=not progress, desc="train")
+    with hist_path.open("w") as hist:
+        while step < cfg.steps:
+            elapsed = (time.monotonic() - t0) / 60.0
+            if elapsed >= cfg.max_minutes:
+                break
+            frac = max(step / cfg.steps, elapsed / cfg.max_minutes)
+            set_lr(opt, cfg.lr * lr_factor(frac))
+            if len(order) < cfg.batch_size:
+                ds.set_epoch(epoch)
+                epoch += 1
+                order += list(rng.permutation(len(ds)))
+            idx, order = order[: cfg.batch_size], order[cfg.batch_size :]
+            logs = train_step(
+                model, opt, collate([ds[i] for i in idx]), cfg.loss, grad_clip=cfg.grad_clip
+            )
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{logs['total']:.4f}")
+            rec = {"kind": "train", "step": step, "minutes": round(elapsed, 3), **logs}
+            history.append(rec)
+            hist.write(json.dumps(rec) + "\n")
+            if step % cfg.val_every == 0:
+                vrec = {"kind": "val", "step": step, **_val_losses(model, val, cfg)}
+                history.append(vrec)
+                hist.write(json.dumps(vrec) + "\n")
+                hist.flush()
+    bar.close()
+    final_val = _val_losses(model, val, cfg)
+    history.append({"kind": "val", "step": step, **final_val})
+    minutes = (time.monotonic() - t0) / 60.0
+    meta = {
+        "trained_by": "liwi.training.local",
+        "train_config": cfg.to_dict(),
+        "steps": step,
+        "minutes": round(minutes, 2),
+        "n_train_stacks": len(train),
+        "final_val": final_val,
+        "device": device,
+        "torch": torch.__version__,
+    }
+    save_checkpoint(model.cpu(), out, meta=meta)
+    plot_history(history, out.with_suffix(".loss.png"))
+    return out
