@@ -15,21 +15,29 @@ and is stopped by PID with SIGINT, as a person would stop ``liwi serve``.
 from __future__ import annotations
 
 import os
-import signal
-import socket
+import shutil
 import subprocess
 import sys
-import time
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
-from serving_support import API_KEY, MAX_BODY_BYTES, MAX_PIXELS, photo, png_bytes
+from serving_support import (
+    API_KEY,
+    MAX_BODY_BYTES,
+    MAX_PIXELS,
+    REPO,
+    free_port,
+    photo,
+    png_bytes,
+    stop_by_pid,
+    wait_ready,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S = 240
+START_TIMEOUT_S = 480  # generous: a shared 2-core box can take minutes to start Ray
+ARTIFACTS = REPO / "artifacts" / "serving"
 
 
 @dataclass
@@ -41,12 +49,6 @@ class Server:
 
     def app(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/{name}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve_test_config(checkpoint: Path) -> dict:
@@ -101,57 +103,34 @@ def serve_test_config(checkpoint: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory) -> Path:
+def session_dir() -> Path:
+    """A private temp dir for the session (pytest's basetemp is pruned by other pytest runs
+    on a shared machine, which would delete the checkpoint under a running server)."""
+    path = Path(tempfile.mkdtemp(prefix="liwi-serving-tests-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(session_dir) -> Path:
     import torch
 
     from liwi.model import build_model, preset, save_checkpoint
 
     torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    path = session_dir / "tiny.pt"
     save_checkpoint(build_model(preset("tiny")), path, meta={"purpose": "serving tests"})
     return path
 
 
-def wait_ready(urls: list[str], proc: subprocess.Popen, log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    pending = list(urls)
-    while pending:
-        if proc.poll() is not None:
-            raise RuntimeError(f"liwi serve exited with {proc.returncode}:\n{tail(log)}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"not ready after {timeout_s}s: {pending}\n{tail(log)}")
-        try:
-            if requests.get(pending[0] + "/readyz", timeout=5).status_code == 200:
-                pending.pop(0)
-                continue
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-
-
-def tail(path: Path, n: int = 60) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-
-
-def stop_by_pid(proc: subprocess.Popen) -> None:
-    """SIGINT (Ctrl-C: Serve and Ray shut down), then SIGKILL if it hangs."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
-def server(tmp_path_factory, tiny_checkpoint) -> Server:
-    tmp = tmp_path_factory.mktemp("serve")
+def server(session_dir, tiny_checkpoint) -> Server:
+    tmp = session_dir
     config_path = tmp / "serve.yaml"
     config_path.write_text(yaml.safe_dump(serve_test_config(tiny_checkpoint), sort_keys=False))
     port = free_port()
-    log = tmp / "liwi-serve.log"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = ARTIFACTS / "liwi-serve.log"  # kept after the run (artifacts/ is git-ignored)
     env = {**os.environ, "PYTHONPATH": str(REPO / "platform"), "RAY_ADDRESS": ""}
     env.pop("LIWI_API_KEY", None)
     cmd = [

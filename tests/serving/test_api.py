@@ -11,25 +11,17 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import requests
-from serving_support import API_KEY, MAX_BODY_BYTES, MAX_PIXELS, decode_png, photo, png_bytes
-
-from liwi.layers import multiply, over
+from serving_support import (
+    API_KEY,
+    MAX_BODY_BYTES,
+    MAX_PIXELS,
+    decode_png,
+    photo,
+    png_bytes,
+    recompose,
+)
 
 pytestmark = pytest.mark.integration
-
-
-def recompose(body: dict) -> np.ndarray:
-    """Composite the returned layer PNGs back to front with liwi.layers' math."""
-    out = None
-    for layer in body["layers"]:
-        px = decode_png(base64.b64decode(layer["png"]))
-        if layer["kind"] == "background":
-            out = px[..., :3]
-        elif layer["blend"] == "multiply":
-            out = multiply(out, px[..., :3], px[..., 3])
-        else:
-            out = over(out, px[..., :3], px[..., 3])
-    return out
 
 
 def post_form(server, auth, image: bytes, **fields):

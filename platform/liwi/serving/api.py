@@ -185,6 +185,12 @@ def create_app(settings: ServeAppArgs, backend: ModelBackend) -> FastAPI:
             ApiError(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
         )
 
+    @app.exception_handler(Exception)
+    async def _server_error(_: Request, exc: Exception):
+        # A bug, not a client error: log it, answer in the API's error shape.
+        log.error("unhandled error: %s: %s", type(exc).__name__, exc, exc_info=exc)
+        return JSONResponse({"detail": "internal server error (logged)", "code": "internal"}, 500)
+
     def require_key(request: Request) -> None:
         if api_key is None:
             return

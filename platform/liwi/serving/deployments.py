@@ -91,10 +91,13 @@ class LiwiModel:
         return results
 
     async def decompose(self, image, prompt: PromptSpec | None, max_layers: int):
-        """One request: returns ``(LayerStack, model_ref)`` or raises ApiError (422)."""
+        """One request: ``(LayerStack, model_ref)``, or an ApiError (422) as a value.
+
+        Returned, not raised: the ingress gets it intact instead of wrapped in a RayTaskError.
+        """
         result = await self.decompose_batch((image, prompt, max_layers))
         if isinstance(result, ApiError):
-            raise result
+            return result
         return result, self.model_ref()
 
     def info(self) -> dict[str, Any]:
@@ -180,8 +183,6 @@ class ServeBackend:
         except asyncio.CancelledError:
             response.cancel()  # the ingress timed out: free the model replica's slot
             raise
-        except ApiError:
-            raise
         except BackPressureError as exc:
             retry = exc.retry_after_s if exc.retry_after_s is not None else None
             retry = self.settings.retry_after_s if retry is None else retry
@@ -200,7 +201,10 @@ class ServeBackend:
             ) from None
 
     async def decompose(self, job: DecomposeJob) -> tuple[LayerStack, dict[str, Any]]:
-        return await self._call("decompose", job.image, job.prompt, job.max_layers)
+        result = await self._call("decompose", job.image, job.prompt, job.max_layers)
+        if isinstance(result, ApiError):
+            raise result
+        return result
 
     async def info(self) -> dict[str, Any]:
         return await self._call("info")

@@ -114,14 +114,21 @@ def start(config: dict[str, Any], num_cpus: float | None = None, timeout_s: floa
     from ray.serve.schema import ServeDeploySchema
 
     schema = ServeDeploySchema.model_validate(config)
-    if not ray.is_initialized():
-        ray.init(
-            namespace="serve",
-            num_cpus=num_cpus,
-            include_dashboard=False,
-            log_to_driver=True,
-            configure_logging=False,
-        )
+    for attempt in (1, 2):
+        if ray.is_initialized():
+            break
+        try:
+            ray.init(
+                namespace="serve",
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                log_to_driver=True,
+                configure_logging=False,
+            )
+        except Exception as exc:  # Ray raises a bare Exception when its raylet starts slowly
+            if attempt == 2 or "timed out during startup" not in str(exc):
+                raise
+            ray.shutdown()  # on a busy machine the 30 s raylet wait can lapse; retry once
     client = serve_private_api.serve_start(
         http_options=schema.http_options.model_dump(),
         proxy_location=schema.proxy_location,
