@@ -12,6 +12,7 @@ demo: setup
 	$(VENV)/bin/liwi demo
 
 test: setup
+	@bash scripts/setup_test_system.sh
 	$(PYTHON) -m ruff check platform tests jobs serve benchmarks
 	$(PYTHON) -m ruff format --check platform tests jobs serve benchmarks
 	$(PYTHON) -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)

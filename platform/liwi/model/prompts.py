@@ -69,7 +69,9 @@ def rasterize(
         from PIL import Image
 
         m = np.clip(np.asarray(prompt.mask, np.float32), 0.0, 1.0)
-        out[0] = np.asarray(Image.fromarray(m, mode="F").resize((dw, dh), Image.BILINEAR))
+        shrink = dh < sh or dw < sw  # area-average when shrinking, interpolate when growing
+        resample = Image.BOX if shrink else Image.BILINEAR
+        out[0] = np.asarray(Image.fromarray(m, mode="F").resize((dw, dh), resample))
     if prompt.box is not None:
         x0, y0, x1, y1 = prompt.box
         c0, r0 = max(0, int(np.floor(x0 * fx))), max(0, int(np.floor(y0 * fy)))

@@ -1,0 +1,79 @@
+"""``liwi predict IMAGE… --out DIR``: decompose photos into layer folders.
+
+One folder per input, ``DIR/<stem>/``: background.png, foreground.png, shadow.png,
+recomposed.png, one ``NN_<name>.png`` per layer, layers.json, and layers.psd with --psd.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _pair(text: str) -> tuple[float, float]:
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected x,y — got {text!r}")
+    try:
+        return float(parts[0]), float(parts[1])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected numbers x,y — got {text!r}") from exc
+
+
+def _box(text: str) -> tuple[float, float, float, float]:
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise argparse.ArgumentTypeError(f"expected x0,y0,x1,y1 — got {text!r}")
+    try:
+        x0, y0, x1, y1 = (float(p) for p in parts)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected numbers x0,y0,x1,y1 — got {text!r}") from exc
+    return x0, y0, x1, y1
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="input photos")
+    p.add_argument("--out", required=True, help="output folder (one sub-folder per image)")
+    p.add_argument("--model", default=None, help="checkpoint path, lake URI or models:/name@alias")
+    p.add_argument("--box", type=_box, help="prompt box x0,y0,x1,y1 in pixels")
+    p.add_argument(
+        "--point", type=_pair, action="append", default=[], help="prompt point x,y (repeatable)"
+    )
+    p.add_argument(
+        "--max-layers", type=int, default=3, help="most layers: background + objects (default 3)"
+    )
+    p.add_argument("--psd", action="store_true", help="also write layers.psd")
+    p.add_argument("--device", default=None, help="cpu / cuda (default: cuda if available)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from liwi.imageio import ImageDecodeError, decode_rgb
+    from liwi.layer_export import write_folder
+    from liwi.model.prompts import Prompt, PromptError
+    from liwi.predictor import Predictor
+
+    predictor = Predictor.from_uri(args.model, device=args.device)
+    out = Path(args.out)
+    failures = 0
+    stems: set[str] = set()
+    for src in args.images:
+        path = Path(src)
+        stem = path.stem
+        while stem in stems:  # two inputs with one stem (a/x.jpg, b/x.png) stay apart
+            stem += "_"
+        stems.add(stem)
+        try:
+            image = decode_rgb(path.read_bytes())
+            prompt = None
+            if args.box or args.point:
+                prompt = Prompt(box=args.box, points=list(args.point))
+            stack = predictor.decompose(image, prompt=prompt, max_layers=args.max_layers)
+        except (OSError, ImageDecodeError, PromptError, ValueError) as exc:
+            print(f"{src}: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        folder = write_folder(stack, out / stem, psd=args.psd)
+        print(f"{src} → {folder} ({stack.n_layers} layers)")
+    return 1 if failures else 0

@@ -1,0 +1,1 @@
+"""Test and benchmark helpers that start real services (not imported by the platform)."""
