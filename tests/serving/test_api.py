@@ -139,6 +139,19 @@ def test_json_body_with_data_url_and_prompt(server, auth, photo_png):
     assert out["manifest"]["meta"]["prompted"] is True
 
 
+def test_large_mask_in_a_form_field(server, auth):
+    """A base64 mask over 1 MB in the multipart `prompt` text field is accepted."""
+    side = 1000  # 1 MP: the test app's pixel limit
+    rng = np.random.default_rng(0)
+    mask = rng.random((side, side)).astype(np.float32)  # soft noise: a PNG of about 1 MB
+    prompt = json.dumps({"mask": base64.b64encode(png_bytes(mask)).decode()})
+    assert 1024 * 1024 < len(prompt) < MAX_BODY_BYTES - 100_000
+    image = png_bytes(np.full((side, side, 3), 0.5, np.float32))
+    resp = post_form(server, auth, image, prompt=prompt, max_layers="2")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["manifest"]["meta"]["prompted"] is True
+
+
 def test_zip_format(server, auth, photo_png):
     resp = post_form(server, auth, photo_png, format="zip")
     assert resp.status_code == 200, resp.text

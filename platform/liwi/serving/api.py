@@ -320,7 +320,10 @@ async def read_job(request: Request, settings: ServeAppArgs) -> DecomposeJob:
         return await run_in_threadpool(job_from_json, body, settings)
     if media == "multipart/form-data":
         try:
-            form = await request.form(max_files=4, max_fields=16)
+            # Text fields (a base64 mask in `prompt`) may be as large as the body limit.
+            form = await request.form(
+                max_files=4, max_fields=16, max_part_size=settings.max_body_bytes
+            )
         except ApiError:
             raise
         except Exception as exc:  # noqa: BLE001 - malformed multipart of any kind
