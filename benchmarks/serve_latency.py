@@ -66,39 +66,54 @@ def summarize(latencies_s: list[float], wall_s: float, errors: int = 0) -> dict:
     }
 
 
-def run_load(fn, concurrency: int, n_requests: int, max_s: float) -> dict:
-    """Call ``fn()`` ``n_requests`` times from ``concurrency`` threads (or until ``max_s``)."""
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    counter = iter(range(n_requests))
-    deadline = time.perf_counter() + max_s
+class Load:
+    """Latencies and wall time of one workload, accumulated over interleaved rounds."""
 
-    def worker():
-        while time.perf_counter() < deadline:
-            with lock:
-                if next(counter, None) is None:
-                    return
-            t = time.perf_counter()
-            ok = fn()
-            dt = time.perf_counter() - t
-            with lock:
-                if ok:
-                    latencies.append(dt)
-                else:
-                    errors[0] += 1
+    def __init__(self):
+        self.latencies: list[float] = []
+        self.wall_s = 0.0
+        self.errors = 0
+        self.extra: list[dict] = []  # per-request server timings (HTTP only)
 
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        for f in [pool.submit(worker) for _ in range(concurrency)]:
-            f.result()
-    return summarize(latencies, time.perf_counter() - t0, errors[0])
+    def run(self, fn, concurrency: int, n_requests: int, max_s: float) -> None:
+        """Call ``fn()`` ``n_requests`` times from ``concurrency`` threads (or until ``max_s``).
+
+        ``fn`` returns None on failure, else a dict of server timings (may be empty).
+        """
+        lock = threading.Lock()
+        counter = iter(range(n_requests))
+        deadline = time.perf_counter() + max_s
+
+        def worker():
+            while time.perf_counter() < deadline:
+                with lock:
+                    if next(counter, None) is None:
+                        return
+                t = time.perf_counter()
+                out = fn()
+                dt = time.perf_counter() - t
+                with lock:
+                    if out is None:
+                        self.errors += 1
+                    else:
+                        self.latencies.append(dt)
+                        self.extra.append({**out, "total": dt * 1e3})
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            for f in [pool.submit(worker) for _ in range(concurrency)]:
+                f.result()
+        self.wall_s += time.perf_counter() - t0
+
+    def summary(self) -> dict:
+        return summarize(self.latencies, self.wall_s, self.errors)
 
 
 # -- in-process ---------------------------------------------------------------------------
 
 
-def bench_in_process(model_uri: str | None, png: bytes, levels, n: int, max_s: float) -> dict:
+def in_process_callers(model_uri: str | None, png: bytes):
+    """``predict_only`` and ``full_path`` (decode → decompose → JSON), one torch thread."""
     import torch
 
     from liwi.imageio import decode_rgb
@@ -112,29 +127,26 @@ def bench_in_process(model_uri: str | None, png: bytes, levels, n: int, max_s: f
 
     def predict_only():
         predictor.decompose(image, max_layers=MAX_LAYERS)
-        return True
+        return {}
 
     def full_path():
         stack = predictor.decompose(decode_rgb(png), max_layers=MAX_LAYERS)
         json.dumps(stack_to_json(stack, {"uri": "bench"}))
-        return True
+        return {}
 
-    out = {}
-    for c in levels:
-        out[f"predict_c{c}"] = run_load(predict_only, c, n if c == 1 else 2 * n, max_s)
-        out[f"path_c{c}"] = run_load(full_path, c, n if c == 1 else 2 * n, max_s)
-        print(f"in-process c={c}: {out[f'predict_c{c}']} | path {out[f'path_c{c}']}", flush=True)
-    return out
+    return predict_only, full_path
 
 
 # -- Serve --------------------------------------------------------------------------------
 
 
-def serve_config(model_uri, port, batch, autoscale=False) -> dict:
-    from liwi.serving.runner import apply_overrides, load_serve_config
+def serve_app(model_uri, batch: int, name: str, prefix: str, autoscale=False) -> dict:
+    """One application of serve/config.yaml, with the benchmark's replica settings."""
+    from liwi.serving.runner import load_serve_config
 
-    config = load_serve_config(REPO / "serve" / "config.yaml", model_uri=model_uri, port=port)
+    config = load_serve_config(REPO / "serve" / "config.yaml", model_uri=model_uri)
     (app,) = config["applications"]
+    app["name"], app["route_prefix"] = name, prefix
     for dep in app["deployments"]:
         if dep["name"] != "LiwiModel":
             continue
@@ -154,60 +166,108 @@ def serve_config(model_uri, port, batch, autoscale=False) -> dict:
         else:
             dep.pop("autoscaling_config", None)
             dep["num_replicas"] = 1
-    app["args"].update({"max_batch_size": batch, "batch_wait_timeout_s": 0.01})
+    app["args"]["max_batch_size"] = batch
+    return app
+
+
+def serve_config(port: int, apps: list[dict]) -> dict:
+    from liwi.serving.runner import apply_overrides
+
+    config = {
+        "proxy_location": "HeadOnly",
+        "http_options": {"host": HOST, "port": port, "request_timeout_s": 300},
+        "applications": apps,
+    }
     return apply_overrides(config)
 
 
 def http_caller(url: str, png: bytes):
+    """POST the photo (multipart, format=json); returns the server's timings or None."""
     import requests
 
     local = threading.local()
 
-    def call() -> bool:
+    def call():
         session = getattr(local, "session", None) or requests.Session()
         local.session = session
         resp = session.post(
             url + "/v1/decompose",
             files={"image": ("bench.png", png, "image/png")},
             data={"max_layers": str(MAX_LAYERS)},
-            timeout=120,
+            timeout=300,
         )
-        return resp.status_code == 200
+        if resp.status_code != 200:
+            return None
+        return resp.json()["timings_ms"]
 
     return call
 
 
-def bench_serve(model_uri, png, levels, n, max_s, port) -> dict:
-    from liwi.serving.runner import base_url, start
+def bench_latency(model_uri, png, levels, n, rounds, max_s, port) -> dict:
+    """In-process vs HTTP per concurrency, and batching on vs off at 8, in interleaved
+    rounds so that load from other processes on a shared machine hits all sides alike."""
+    from liwi.serving.runner import start
 
-    out = {}
-    config = serve_config(model_uri, port, batch=8)
+    predict_only, full_path = in_process_callers(model_uri, png)
+    config = serve_config(
+        port, [serve_app(model_uri, 8, "on", "/on"), serve_app(model_uri, 1, "off", "/off")]
+    )
     start(config, num_cpus=4)
-    call = http_caller(base_url(config), png)
-    for _ in range(3):
-        call()  # warm-up
+    base = f"http://{HOST}:{port}"
+    on, off = http_caller(base + "/on", png), http_caller(base + "/off", png)
+    for call in (on, off, on, off):
+        call()  # warm-up both replicas
+    out: dict = {}
+    per_round = max(1, n // rounds)
     for c in levels:
-        out[f"http_c{c}"] = run_load(call, c, n if c == 1 else 2 * n, max_s)
-        print(f"serve (batch 8) c={c}: {out[f'http_c{c}']}", flush=True)
-    # Batching off vs on at concurrency 8 (same replica count).
-    out["batch_on_c8"] = out.get("http_c8")
-    config = serve_config(model_uri, port, batch=1)
-    start(config, num_cpus=4)
-    for _ in range(2):
-        call()
-    out["batch_off_c8"] = run_load(call, 8, 2 * n, max_s)
-    print(f"serve (batch 1) c=8: {out['batch_off_c8']}", flush=True)
+        loads = {"predict": Load(), "path": Load(), "http": Load()}
+        for _ in range(rounds):
+            k = per_round * (1 if c == 1 else 2)
+            loads["predict"].run(predict_only, c, k, max_s)
+            loads["path"].run(full_path, c, k, max_s)
+            loads["http"].run(on, c, k, max_s)
+        for name, load in loads.items():
+            out[f"{name}_c{c}"] = load.summary()
+        out[f"overhead_c{c}"] = serve_overhead(loads["http"].extra)
+        print(f"c={c}: " + ", ".join(f"{k} {v.summary()}" for k, v in loads.items()), flush=True)
+    batch_on, batch_off = Load(), Load()
+    for _ in range(rounds):
+        batch_on.run(on, 8, 2 * per_round, max_s)
+        batch_off.run(off, 8, 2 * per_round, max_s)
+    out["batch_on_c8"], out["batch_off_c8"] = batch_on.summary(), batch_off.summary()
+    out["batch_on_c8"]["mean_predict_ms"] = _mean([x["predict"] for x in batch_on.extra])
+    out["batch_off_c8"]["mean_predict_ms"] = _mean([x["predict"] for x in batch_off.extra])
+    print(f"batching c=8: on {out['batch_on_c8']} off {out['batch_off_c8']}", flush=True)
     return out
+
+
+def serve_overhead(timings: list[dict]) -> dict:
+    """Per request: client latency − (server decode + predictor + encode), in ms."""
+    if not timings:
+        return {}
+    rest = [t["total"] - t["decode"] - t["predict"] - t["encode"] for t in timings]
+    queue = [t["model"] - t["predict"] for t in timings]
+    return {
+        "p50_ms": round(statistics.median(rest), 1),
+        "handle_queue_p50_ms": round(statistics.median(queue), 1),
+        "decode_p50_ms": round(statistics.median(t["decode"] for t in timings), 1),
+        "predict_p50_ms": round(statistics.median(t["predict"] for t in timings), 1),
+        "encode_p50_ms": round(statistics.median(t["encode"] for t in timings), 1),
+    }
+
+
+def _mean(xs):
+    return round(sum(xs) / len(xs), 1) if xs else None
 
 
 def bench_autoscaling(model_uri, png, port, load_s, idle_s, plot_path: Path) -> dict:
     from ray import serve
 
-    from liwi.serving.runner import base_url, start
+    from liwi.serving.runner import start
 
-    config = serve_config(model_uri, port, batch=4, autoscale=True)
+    config = serve_config(port, [serve_app(model_uri, 4, "liwi", "/", autoscale=True)])
     start(config, num_cpus=4)
-    call = http_caller(base_url(config), png)
+    call = http_caller(f"http://{HOST}:{port}", png)
     call()
     samples: list[tuple[float, int]] = []  # (t, running replicas)
     events: list[tuple[float, float]] = []  # (t_done, latency_s)
@@ -224,8 +284,7 @@ def bench_autoscaling(model_uri, png, port, load_s, idle_s, plot_path: Path) -> 
     def loader(until: float):
         while time.perf_counter() - t0 < until:
             t = time.perf_counter()
-            ok = call()
-            if ok:
+            if call() is not None:
                 events.append((time.perf_counter() - t0, time.perf_counter() - t))
 
     threading.Thread(target=sampler, daemon=True).start()
@@ -238,7 +297,7 @@ def bench_autoscaling(model_uri, png, port, load_s, idle_s, plot_path: Path) -> 
     down_seen = None
     while time.perf_counter() - t0 < load_end + idle_s:
         t = time.perf_counter()
-        if call():
+        if call() is not None:
             events.append((time.perf_counter() - t0, time.perf_counter() - t))
         time.sleep(2.0)
         now = time.perf_counter() - t0
@@ -321,14 +380,15 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default=None, help="model URI (default: the shipped model)")
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--requests", type=int, default=24, help="requests per level at c=1")
-    parser.add_argument("--max-seconds", type=float, default=60, help="cap per load level")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per level")
+    parser.add_argument("--max-seconds", type=float, default=60, help="cap per round")
     parser.add_argument("--load-seconds", type=float, default=45, help="autoscaling load phase")
     parser.add_argument("--idle-seconds", type=float, default=45, help="autoscaling idle cap")
     parser.add_argument("--quick", action="store_true", help="few requests, for a smoke run")
     parser.add_argument("--skip-autoscaling", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
-        args.requests, args.load_seconds, args.idle_seconds = 4, 20, 30
+        args.requests, args.rounds, args.load_seconds, args.idle_seconds = 3, 1, 20, 30
 
     from liwi.imageio import encode_png
     from liwi.serving.runner import stop
@@ -336,7 +396,6 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="liwi-bench-"))
     model_uri = args.model or default_model(tmp)
     png = encode_png(test_image())
-    levels = (1, 4, 8)
     results = {
         "machine": f"{platform.node()} · {os.cpu_count()} CPUs · {platform.processor() or ''}",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -345,12 +404,9 @@ def main(argv=None) -> int:
         "max_layers": MAX_LAYERS,
         "load_average_at_start": os.getloadavg(),
     }
-    results["in_process"] = bench_in_process(
-        model_uri, png, levels, args.requests, args.max_seconds
-    )
     try:
-        results["serve"] = bench_serve(
-            model_uri, png, levels, args.requests, args.max_seconds, args.port
+        results["latency"] = bench_latency(
+            model_uri, png, (1, 4, 8), args.requests, args.rounds, args.max_seconds, args.port
         )
         if not args.skip_autoscaling:
             results["autoscaling"] = bench_autoscaling(
@@ -370,32 +426,37 @@ def main(argv=None) -> int:
 
 
 def markdown(r: dict) -> str:
-    ip, sv = r["in_process"], r.get("serve", {})
+    lat = r["latency"]
     rows = [
         "| concurrency | in-process predict p50 / p99 (ms) | in-process path p50 / p99 (ms) "
-        "| HTTP p50 / p99 (ms) | in-process path rps | HTTP rps | Serve added p50 (ms) |",
+        "| HTTP p50 / p99 (ms) | in-process path rps | HTTP rps | Serve overhead p50 (ms) |",
         "|---|---|---|---|---|---|---|",
     ]
     for c in (1, 4, 8):
-        p, q, h = ip.get(f"predict_c{c}", {}), ip.get(f"path_c{c}", {}), sv.get(f"http_c{c}", {})
-        added = round(h["p50_ms"] - q["p50_ms"], 1) if h.get("p50_ms") and q.get("p50_ms") else "–"
+        p, q, h = lat.get(f"predict_c{c}", {}), lat.get(f"path_c{c}", {}), lat.get(f"http_c{c}", {})
+        o = lat.get(f"overhead_c{c}", {})
         rows.append(
             f"| {c} | {p.get('p50_ms')} / {p.get('p99_ms')} | {q.get('p50_ms')} / {q.get('p99_ms')}"
             f" | {h.get('p50_ms')} / {h.get('p99_ms')} | {q.get('throughput_rps')} "
-            f"| {h.get('throughput_rps')} | {added} |"
+            f"| {h.get('throughput_rps')} | {o.get('p50_ms')} |"
         )
-    on, off = sv.get("batch_on_c8") or {}, sv.get("batch_off_c8") or {}
+    rows += [
+        "",
+        "Server-side split (p50 ms): "
+        + json.dumps({k: v for k, v in lat.items() if k.startswith("overhead")}),
+    ]
+    on, off = lat.get("batch_on_c8") or {}, lat.get("batch_off_c8") or {}
     if on.get("throughput_rps") and off.get("throughput_rps"):
         ratio = round(on["throughput_rps"] / off["throughput_rps"], 2)
         rows += [
             "",
             f"Batching at concurrency 8: on (max_batch_size 8) {on['throughput_rps']} rps, "
-            f"p50 {on['p50_ms']} ms; off (1) {off['throughput_rps']} rps, p50 {off['p50_ms']} ms "
-            f"→ {ratio}×.",
+            f"p50 {on['p50_ms']} ms, mean batch predict {on.get('mean_predict_ms')} ms; "
+            f"off (1) {off['throughput_rps']} rps, p50 {off['p50_ms']} ms, "
+            f"mean predict {off.get('mean_predict_ms')} ms → {ratio}×.",
         ]
     if "autoscaling" in r:
-        a = r["autoscaling"]
-        rows += ["", f"Autoscaling: {json.dumps(a)}"]
+        rows += ["", f"Autoscaling: {json.dumps(r['autoscaling'])}"]
     return "\n".join(rows)
 
 

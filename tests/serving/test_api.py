@@ -116,7 +116,9 @@ def test_multipart_json_layers_composite_back(server, auth, photo_png):
     # The layers, recomposed with our multiply/normal math, give the returned composite.
     composite = decode_png(base64.b64decode(body["composite"]))
     assert np.abs(recompose(body) - composite).max() <= 2 / 255
-    assert set(body["timings_ms"]) == {"decode", "model", "encode"}
+    timings = body["timings_ms"]
+    assert set(timings) == {"decode", "model", "predict", "encode"}
+    assert 0 < timings["predict"] <= timings["model"]
 
 
 def test_json_body_with_data_url_and_prompt(server, auth, photo_png):

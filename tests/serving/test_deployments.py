@@ -55,3 +55,18 @@ def test_describe_model_versions_files_by_content(tiny_checkpoint, tmp_path):
     b = describe_model(str(copy))
     assert a["version"] == b["version"] and a["version"].startswith("sha256:")
     assert a["uri"] == str(tiny_checkpoint) and b["source"] == str(copy)
+
+
+def test_wire_format_is_8bit_and_lossless_for_png_output(model):
+    import pickle
+
+    from liwi.imageio import to_uint8
+    from liwi.serving.wire import pack_stack, unpack_stack
+
+    stack = model.predictor.decompose(photo(64, 48), max_layers=3)
+    packed = pack_stack(stack)
+    assert len(pickle.dumps(packed)) < len(pickle.dumps(stack)) / 3
+    back = unpack_stack(packed)
+    assert back.n_layers == stack.n_layers and back.meta == stack.meta
+    for a, b in zip(back.layers(), stack.layers(), strict=True):
+        assert a.name == b.name and np.array_equal(to_uint8(a.rgba), to_uint8(b.rgba))

@@ -46,8 +46,9 @@ STATIC_DIR = resources.files("liwi.serving") / "static"
 class ModelBackend(Protocol):
     """What the HTTP layer needs from the model side (a Serve handle or in-process)."""
 
-    async def decompose(self, job: DecomposeJob) -> tuple[LayerStack, dict[str, Any]]:
-        """The stack and a model reference ``{"uri", "version"}``; may raise ApiError."""
+    async def decompose(self, job: DecomposeJob) -> tuple[LayerStack, dict, dict[str, float]]:
+        """The stack, a model reference ``{"uri", "version"}`` and the model side's timings
+        (``{"predict": ms}``); may raise ApiError."""
 
     async def info(self) -> dict[str, Any]:
         """A :class:`ModelInfo` as a dict."""
@@ -275,14 +276,17 @@ def create_app(settings: ServeAppArgs, backend: ModelBackend) -> FastAPI:
         t0 = time.perf_counter()
         job = await read_job(request, settings)
         t1 = time.perf_counter()
-        stack, model_ref = await with_timeout(backend.decompose(job), settings.request_timeout_s)
+        stack, model_ref, model_timings = await with_timeout(
+            backend.decompose(job), settings.request_timeout_s
+        )
         t2 = time.perf_counter()
         if job.format == "json":
             body = await run_in_threadpool(encoders.stack_to_json, stack, model_ref)
             t3 = time.perf_counter()
             body["timings_ms"] = {
                 "decode": round((t1 - t0) * 1e3, 2),
-                "model": round((t2 - t1) * 1e3, 2),
+                "model": round((t2 - t1) * 1e3, 2),  # queue + batch + predict + transfer
+                **model_timings,  # predict: the predictor's time for the request's batch
                 "encode": round((t3 - t2) * 1e3, 2),
             }
             return json_response(body)

@@ -21,6 +21,7 @@ from ray.serve.handle import DeploymentHandle
 from liwi.layers import LayerStack
 from liwi.serving.requests import ApiError, DecomposeJob, PromptSpec
 from liwi.serving.settings import ServeAppArgs
+from liwi.serving.wire import pack_stack, unpack_stack
 
 log = logging.getLogger("liwi.serving")
 
@@ -56,10 +57,16 @@ class LiwiModel:
         return {"uri": self.identity["uri"], "version": self.identity["version"]}
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.01)
-    async def decompose_batch(self, jobs: list[tuple]) -> list[LayerStack | ApiError]:
-        """Run one batch through the predictor in a worker thread (the loop keeps queuing)."""
+    async def decompose_batch(self, jobs: list[tuple]) -> list[tuple]:
+        """Run one batch through the predictor in a worker thread (the loop keeps queuing).
+
+        Each result is ``(LayerStack | ApiError, predict_ms)``; predict_ms is the batch's time.
+        """
         self.batch_sizes = (self.batch_sizes + [len(jobs)])[-100:]
-        return await asyncio.to_thread(self._run_batch, jobs)
+        t0 = time.perf_counter()
+        results = await asyncio.to_thread(self._run_batch, jobs)
+        ms = round((time.perf_counter() - t0) * 1e3, 2)
+        return [(r, ms) for r in results]
 
     def _run_batch(self, jobs: list[tuple]) -> list[LayerStack | ApiError]:
         from liwi.model.prompts import PromptError
@@ -91,14 +98,14 @@ class LiwiModel:
         return results
 
     async def decompose(self, image, prompt: PromptSpec | None, max_layers: int):
-        """One request: ``(LayerStack, model_ref)``, or an ApiError (422) as a value.
+        """One request: ``(packed stack, model_ref, timings_ms)``, or an ApiError (422) as a value.
 
         Returned, not raised: the ingress gets it intact instead of wrapped in a RayTaskError.
         """
-        result = await self.decompose_batch((image, prompt, max_layers))
+        result, predict_ms = await self.decompose_batch((image, prompt, max_layers))
         if isinstance(result, ApiError):
             return result
-        return result, self.model_ref()
+        return pack_stack(result), self.model_ref(), {"predict": predict_ms}
 
     def info(self) -> dict[str, Any]:
         sizes = self.batch_sizes
@@ -200,11 +207,12 @@ class ServeBackend:
                 {"Retry-After": str(self.settings.retry_after_s)},
             ) from None
 
-    async def decompose(self, job: DecomposeJob) -> tuple[LayerStack, dict[str, Any]]:
+    async def decompose(self, job: DecomposeJob) -> tuple[LayerStack, dict, dict]:
         result = await self._call("decompose", job.image, job.prompt, job.max_layers)
         if isinstance(result, ApiError):
             raise result
-        return result
+        packed, model_ref, timings = result
+        return unpack_stack(packed), model_ref, timings
 
     async def info(self) -> dict[str, Any]:
         return await self._call("info")
