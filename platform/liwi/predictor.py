@@ -147,13 +147,27 @@ class Predictor:
 
     # -- inference ------------------------------------------------------------------
     def _run(self, images: list[np.ndarray], prompts: list[Prompt | None]) -> list[dict]:
-        """One peeling pass on full-resolution images; returns full-resolution maps."""
+        """One peeling pass on full-resolution images; returns full-resolution maps.
+
+        Images are batched by padded network size, so an image's result never depends on
+        what it was batched with (GroupNorm statistics see no foreign padding).
+        """
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, im in enumerate(images):
+            groups.setdefault(self._padded(*self._net_size(*im.shape[:2])), []).append(i)
+        results: list[dict | None] = [None] * len(images)
+        for idx in groups.values():
+            outs = self._run_same_size([images[i] for i in idx], [prompts[i] for i in idx])
+            for i, r in zip(idx, outs, strict=True):
+                results[i] = r
+        return results  # type: ignore[return-value]
+
+    def _run_same_size(self, images: list[np.ndarray], prompts: list[Prompt | None]) -> list[dict]:
         import torch
         from torch.nn import functional as F
 
         sizes = [self._net_size(*im.shape[:2]) for im in images]
-        ph = max(self._padded(*s)[0] for s in sizes)
-        pw = max(self._padded(*s)[1] for s in sizes)
+        ph, pw = self._padded(*sizes[0])
         x = torch.zeros(len(images), 3, ph, pw)
         p = torch.zeros(len(images), 3, ph, pw)
         for i, (im, (nh, nw), pr) in enumerate(zip(images, sizes, prompts, strict=True)):

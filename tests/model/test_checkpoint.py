@@ -25,7 +25,9 @@ def test_round_trip_rebuilds_identical_model(tmp_path):
 def test_missing_and_unexpected_keys_are_errors(tmp_path):
     path = save_checkpoint(build_model(TINY), tmp_path / "m.pt")
     ckpt = load_checkpoint(path)
-    missing = dict(ckpt, state_dict={k: v for k, v in ckpt["state_dict"].items() if "stem" not in k})
+    missing = dict(
+        ckpt, state_dict={k: v for k, v in ckpt["state_dict"].items() if "stem" not in k}
+    )
     with pytest.raises(CheckpointError, match="missing keys.*stem"):
         build_model(checkpoint=missing)
     extra = dict(ckpt, state_dict={**ckpt["state_dict"], "bogus.weight": torch.zeros(1)})

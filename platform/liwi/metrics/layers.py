@@ -102,7 +102,11 @@ def dtw(cost: np.ndarray) -> list[tuple[int, int]]:
     i, j = n, m
     while i > 0 and j > 0:
         path.append((i - 1, j - 1))
-        steps = {(i - 1, j - 1): acc[i - 1, j - 1], (i - 1, j): acc[i - 1, j], (i, j - 1): acc[i, j - 1]}
+        steps = {
+            (i - 1, j - 1): acc[i - 1, j - 1],
+            (i - 1, j): acc[i - 1, j],
+            (i, j - 1): acc[i, j - 1],
+        }
         i, j = min(steps, key=lambda k: (steps[k], -(k[0] + k[1])))  # prefer the diagonal on ties
     return path[::-1]
 

@@ -31,7 +31,10 @@ def shadow_iou(pred: np.ndarray, gt: np.ndarray, threshold: float = SHADOW_THRES
 
 
 def background_l1_in_shadow(
-    pred_bg: np.ndarray, gt_bg: np.ndarray, gt_attenuation: np.ndarray, threshold: float = SHADOW_THRESHOLD
+    pred_bg: np.ndarray,
+    gt_bg: np.ndarray,
+    gt_attenuation: np.ndarray,
+    threshold: float = SHADOW_THRESHOLD,
 ) -> float:
     """Mean |B − B̂| over the ground-truth shadow region; NaN when there is none."""
     region = shadow_region(gt_attenuation, threshold)

@@ -7,9 +7,14 @@ from torch import nn
 from torch.nn import functional as F
 
 
+# Fewest channels per normalisation group: one-channel groups on the small deep feature
+# maps (5×5 at 80 px) have near-zero variance and blew up gradients in training.
+MIN_GROUP_CHANNELS = 4
+
+
 def group_norm(channels: int, groups: int) -> nn.GroupNorm:
-    """GroupNorm with the largest group count ≤ ``groups`` that divides ``channels``."""
-    g = max(1, min(groups, channels))
+    """GroupNorm with ≤ ``groups`` groups of ≥ 4 channels, the count dividing ``channels``."""
+    g = max(1, min(groups, channels // MIN_GROUP_CHANNELS))
     while channels % g:
         g -= 1
     return nn.GroupNorm(g, channels)

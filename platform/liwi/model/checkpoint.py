@@ -12,6 +12,7 @@ is strict: a missing or unexpected key is an error that names the keys.
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def save_checkpoint(model, path: str | Path, meta: dict[str, Any] | None = None)
         "format_version": FORMAT_VERSION,
         "config": model.config.model_dump(),
         "state_dict": {k: v.detach().cpu().float() for k, v in model.state_dict().items()},
-        "meta": dict(meta or {}),
+        "meta": json.loads(json.dumps(meta or {}, default=str)),  # plain types only
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(payload, tmp)

@@ -15,12 +15,12 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    base_channels: int = Field(16, ge=4)  # width of the first UNet level; doubles per level
+    base_channels: int = Field(8, ge=4)  # width of the first UNet level; doubles per level
     depth: int = Field(4, ge=1, le=7)  # number of 2× downsamplings (receptive field ~ 2^depth)
     blocks_per_level: int = Field(1, ge=1)  # residual blocks per level, encoder and decoder
-    max_channels: int = Field(128, ge=8)  # cap on the width of the deepest levels
+    max_channels: int = Field(64, ge=8)  # cap on the width of the deepest levels
     groups: int = Field(8, ge=1)  # GroupNorm groups (clamped to divide the width)
-    resolution: int = Field(128, ge=32)  # long side the image is resized to before the net
+    resolution: int = Field(80, ge=32)  # long side the image is resized to before the net
     shadow_mode: Literal["grey", "rgb"] = "grey"  # one attenuation channel or three
     residual_background: bool = True  # background = input + predicted delta (else direct)
     residual_color: bool = True  # object colour = input + predicted delta (else direct)
@@ -43,7 +43,7 @@ class ModelConfig(BaseModel):
 # Named presets: a few-M-param CPU model (shipped) and a large GPU one.
 PRESETS: dict[str, dict] = {
     "tiny": {"base_channels": 8, "depth": 2, "resolution": 64},
-    "cpu-small": {"base_channels": 16, "depth": 4, "max_channels": 128, "resolution": 128},
+    "cpu-small": {"base_channels": 8, "depth": 4, "max_channels": 64, "resolution": 80},
     "gpu-large": {
         "base_channels": 64,
         "depth": 5,

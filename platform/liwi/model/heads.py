@@ -1,8 +1,10 @@
 """Output heads: object alpha + colour, background and shadow attenuation.
 
 Every head predicts at the network's resolution. Colour and background are residuals of
-the input (``input + delta``) when the config says so: outside the object and its shadow
-the right answer is "change nothing", which a residual gets for free. The predictor
+the input when the config says so, taken in logit space (``sigmoid(logit(input) + delta)``):
+outside the object and its shadow the right answer is "change nothing", which a residual
+gets for free, and unlike a clamped ``input + delta`` the output stays in (0, 1) with a
+gradient everywhere (a clamped residual let deltas run away and die in training). The predictor
 upsamples the *deltas*, so the input's full-resolution detail survives untouched.
 """
 
@@ -13,6 +15,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from liwi.model.config import ModelConfig
+
+
+# Inputs are clipped to [LOGIT_EPS, 1 − LOGIT_EPS] before the logit (finite residual base).
+LOGIT_EPS = 1e-3
+
+
+def _logit(x: torch.Tensor) -> torch.Tensor:
+    x = x.clamp(LOGIT_EPS, 1.0 - LOGIT_EPS)
+    return torch.log(x) - torch.log1p(-x)
 
 
 class LayerHeads(nn.Module):
@@ -39,12 +50,13 @@ class LayerHeads(nn.Module):
         alpha = torch.sigmoid(self.alpha(h))
         color_raw = self.color(h)
         bg_raw = self.background(h)
-        color = (image + color_raw) if self.cfg.residual_color else torch.sigmoid(color_raw)
-        background = (image + bg_raw) if self.cfg.residual_background else torch.sigmoid(bg_raw)
+        base = _logit(image)
+        color = torch.sigmoid(base + color_raw if self.cfg.residual_color else color_raw)
+        background = torch.sigmoid(base + bg_raw if self.cfg.residual_background else bg_raw)
         shadow = 1.0 - torch.sigmoid(self.shadow(h))  # attenuation S in (0, 1)
         return {
             "alpha": alpha,  # B×1×H×W
-            "color": color.clamp(0.0, 1.0),  # B×3×H×W decontaminated object colour
-            "background": background.clamp(0.0, 1.0),  # B×3×H×W clean background
+            "color": color,  # B×3×H×W decontaminated object colour
+            "background": background,  # B×3×H×W clean background
             "shadow": shadow,  # B×1×H×W (grey) or B×3×H×W attenuation, 1 = no shadow
         }

@@ -62,12 +62,20 @@ class PeelTarget:
         return cls(arr[..., 0:3], arr[..., 3:4], arr[..., 4:7], arr[..., 7:10], arr[..., 10:13])
 
 
-def peel_target(stack: LayerStack, level: int) -> PeelTarget:
-    """The peeling problem of ``stack`` at ``level`` (0 ≤ level ≤ number of objects)."""
+def peel_target(stack: LayerStack, level: int, flat_image: np.ndarray | None = None) -> PeelTarget:
+    """The peeling problem of ``stack`` at ``level`` (0 ≤ level ≤ number of objects).
+
+    ``flat_image`` is the row's photo (possibly blurred, noisy, JPEG-compressed); it is
+    the input at the top level, where it exists, so the model learns to restore clean
+    layers from what a camera delivers. Lower levels use the clean composite.
+    """
     k = len(stack.objects)
     if not 0 <= level <= k:
         raise ValueError(f"level {level} outside 0..{k}")
-    image = stack.composite(upto=level)
+    if flat_image is not None and level == k and flat_image.shape[:2] == stack.size:
+        image = np.asarray(flat_image, np.float32)
+    else:
+        image = stack.composite(upto=level)
     h, w = stack.size
     if level == 0:
         return PeelTarget(
@@ -182,11 +190,15 @@ def sample_prompt(
 
 
 def make_sample(
-    stack: LayerStack, cfg: DataConfig, rng: np.random.Generator
+    stack: LayerStack,
+    cfg: DataConfig,
+    rng: np.random.Generator,
+    flat_image: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """One training sample (C×H×W float32 arrays) drawn from ``stack``."""
     level = choose_level(len(stack.objects), cfg, rng)
-    target = PeelTarget.unstack(random_resized_crop(peel_target(stack, level).stacked(), cfg, rng))
+    peel = peel_target(stack, level, flat_image)
+    target = PeelTarget.unstack(random_resized_crop(peel.stacked(), cfg, rng))
     alpha = target.alpha[..., 0]
     prompt = np.zeros((3, cfg.crop, cfg.crop), np.float32)
     degraded = level > 0 and alpha.max() > 0.5 and rng.random() < cfg.degrade_prob
@@ -208,42 +220,65 @@ def make_sample(
     }
 
 
-def stacks_from_table(table_or_uri: Any, split: str | None = None, limit: int | None = None):
-    """Decode the ``ok`` rows of a layer table (pyarrow Table, lake URI or path) to stacks."""
+def rows_from_table(table_or_uri: Any, split: str | None = None, limit: int | None = None):
+    """The ``ok`` rows (dicts, PNG bytes still encoded) of a layer table or several.
+
+    ``table_or_uri``: a pyarrow Table, a lake URI/path, or a list of those.
+    """
     import pyarrow as pa
 
-    from liwi.schema import row_to_stack
     from liwi.table import read_table
 
-    table = table_or_uri if isinstance(table_or_uri, pa.Table) else read_table(table_or_uri)
-    rows = table.to_pylist()
-    rows = [r for r in rows if r["status"] == "ok" and (split is None or r["split"] == split)]
-    if limit is not None:
-        rows = rows[:limit]
-    return [row_to_stack(r) for r in rows]
+    sources = table_or_uri if isinstance(table_or_uri, list | tuple) else [table_or_uri]
+    rows: list[dict] = []
+    for src in sources:
+        table = src if isinstance(src, pa.Table) else read_table(src)
+        cols = ["sample_id", "source_uri", "image", "background", "objects", "split", "status"]
+        rows += [
+            r
+            for r in table.select(cols).to_pylist()
+            if r["status"] == "ok" and (split is None or r["split"] == split)
+        ]
+    return rows[:limit] if limit is not None else rows
+
+
+def decode_row(row: dict) -> tuple[LayerStack, np.ndarray | None]:
+    """A row's stack and its flat image (None when the row has none)."""
+    from liwi.schema import image_of, row_to_stack
+
+    return row_to_stack(row), (image_of(row) if row.get("image") else None)
+
+
+def stacks_from_table(table_or_uri: Any, split: str | None = None, limit: int | None = None):
+    """Decode the ``ok`` rows of a layer table (or tables) to stacks."""
+    return [decode_row(r)[0] for r in rows_from_table(table_or_uri, split, limit)]
 
 
 class StackDataset:
-    """A torch-style map dataset over decoded stacks; every access draws a new sample.
+    """A torch-style map dataset over layer-table rows or stacks; every access draws anew.
 
-    Randomness is seeded per (seed, epoch, index), so runs are reproducible and data
-    loader workers do not repeat each other. Call :meth:`set_epoch` each epoch.
+    Rows stay PNG-encoded in memory and are decoded per access (cheap at training sizes,
+    and thousands of samples fit in little RAM). Randomness is seeded per (seed, epoch,
+    index), so runs are reproducible and data-loader workers do not repeat each other.
+    Call :meth:`set_epoch` each epoch.
     """
 
-    def __init__(self, stacks: list[LayerStack], cfg: DataConfig, seed: int = 0) -> None:
-        if not stacks:
+    def __init__(self, items: list, cfg: DataConfig, seed: int = 0) -> None:
+        if not items:
             raise ValueError("no samples: the layer table has no ok rows for this split")
-        self.stacks, self.cfg, self.seed, self.epoch = stacks, cfg, seed, 0
+        self.items, self.cfg, self.seed, self.epoch = items, cfg, seed, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.stacks)
+        return len(self.items)
 
     def __getitem__(self, i: int) -> dict[str, np.ndarray]:
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        return make_sample(self.stacks[i], self.cfg, rng)
+        item = self.items[i]
+        stack, flat = (item, None) if isinstance(item, LayerStack) else decode_row(item)
+        return make_sample(stack, self.cfg, rng, flat)
 
 
 def collate(samples: list[dict[str, np.ndarray]]) -> dict:

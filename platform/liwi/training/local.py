@@ -23,7 +23,7 @@ from liwi.training.data import DataConfig
 class TrainLocalConfig(JobConfig):
     """Config of the local training loop (YAML under ``jobs/configs/``)."""
 
-    table: str  # layer table URI (folder or s3://…) with train/val splits
+    table: str | list[str]  # layer table URI(s) (folder or s3://…) with train/val splits
     out: str = "runs/local/liwi.pt"  # checkpoint path; history/plot go beside it
     preset: str = "cpu-small"  # model preset (liwi.model.config.PRESETS)
     model: dict[str, Any] = Field(default_factory=dict)  # overrides of the preset's fields
@@ -86,7 +86,7 @@ def run(cfg: TrainLocalConfig, progress: bool = True) -> Path:
     from tqdm import tqdm
 
     from liwi.model import build_model, preset, save_checkpoint
-    from liwi.training.data import StackDataset, collate, stacks_from_table
+    from liwi.training.data import StackDataset, collate, rows_from_table
     from liwi.training.step import lr_factor, make_optimizer, set_lr, train_step
 
     if cfg.threads:
@@ -99,8 +99,8 @@ def run(cfg: TrainLocalConfig, progress: bool = True) -> Path:
     if cfg.data.crop % model_cfg.multiple:
         raise ValueError(f"data.crop {cfg.data.crop} must be a multiple of {model_cfg.multiple}")
     model = build_model(model_cfg).to(device)
-    train = stacks_from_table(cfg.table, split="train")
-    val = stacks_from_table(cfg.table, split="val") or train[: cfg.val_samples]
+    train = rows_from_table(cfg.table, split="train")
+    val = rows_from_table(cfg.table, split="val") or train[: cfg.val_samples]
     ds = StackDataset(train, cfg.data, seed=cfg.seed)
     opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
     out = Path(cfg.out)

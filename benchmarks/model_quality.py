@@ -1,0 +1,162 @@
+"""Quality of a decomposition model on a held-out layer table (run by hand).
+
+    python benchmarks/model_quality.py --table /tmp/liwi_data/l3/table /tmp/liwi_data/l2/table \
+        [--model URI] [--split test] [--json out.json] [--sheet out.png]
+
+Reports, for the model and for the identity baseline (background = input, no objects):
+
+* LayerD / Qwen-Image-Layered protocol: RGB L1 and Alpha soft IoU after 0 and 5 merges
+  (the model is told the ground-truth layer count via ``max_layers``);
+* the top object (first peel) against the ground-truth top object: soft IoU, RGB L1;
+* shadows: attenuation L1, shadow-region IoU, background L1 inside the shadow region;
+* DIS-style foreground segmentation (pysodmetrics) of the union of object alphas.
+
+``--sheet`` also writes a contact sheet of the model on the real photos of
+``data/sample_lake`` (qualitative; those photos have no ground truth).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def evaluate(predictor, rows, max_merges: int = 5) -> dict:
+    """All metrics of ``predictor`` and of the identity baseline over ``rows``."""
+    from tqdm import tqdm
+
+    from liwi.layers import LayerStack
+    from liwi.metrics.layers import decomposition_scores, evaluate_layers, rgb_l1, soft_iou
+    from liwi.metrics.layers import stack_eval_layers as seq
+    from liwi.metrics.segmentation import fg_segmentation_metrics
+    from liwi.metrics.shadow import shadow_metrics
+    from liwi.training.data import decode_row
+
+    proto = {"model": [], "identity": []}
+    top = {"alpha_iou": [], "rgb_l1": []}
+    shadows = {"model": [], "identity": []}
+    fg_pred, fg_gt = [], []
+    t0 = time.perf_counter()
+    for row in tqdm(rows, desc="eval"):
+        gt, image = decode_row(row)
+        image = image if image is not None else gt.composite()
+        pred = predictor.decompose(image, max_layers=gt.n_layers)
+        ident = LayerStack(background=image)
+        proto["model"].append(evaluate_layers(seq(pred), seq(gt), max_merges))
+        proto["identity"].append(evaluate_layers(seq(ident), seq(gt), max_merges))
+        gt_top = gt.objects[-1].rgba
+        if pred.objects:
+            top["alpha_iou"].append(soft_iou(pred.objects[-1].rgba, gt_top))
+            top["rgb_l1"].append(rgb_l1(pred.objects[-1].rgba, gt_top))
+        else:
+            top["alpha_iou"].append(0.0)
+            top["rgb_l1"].append(rgb_l1(np.zeros_like(gt_top), gt_top))
+        for name, st in (("model", pred), ("identity", ident)):
+            shadows[name].append(
+                shadow_metrics(
+                    st.total_attenuation(), gt.total_attenuation(), st.background, gt.background
+                )
+            )
+        fg_pred.append(pred.foreground()[..., 3])
+        fg_gt.append(gt.foreground()[..., 3] > 0.5)
+    seconds = time.perf_counter() - t0
+
+    def mean(vals):
+        vals = [v for v in vals if not math.isnan(v)]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    out = {"n": len(rows), "seconds": round(seconds, 1)}
+    for name in ("model", "identity"):
+        agg = decomposition_scores(proto[name])
+        out[name] = {
+            "protocol": {
+                f"merges_{a['merges']}": {k: a[k] for k in ("rgb_l1", "alpha_iou")} for a in agg
+            },
+            "shadow": {k: mean([s[k] for s in shadows[name]]) for k in shadows[name][0]},
+        }
+    out["model"]["top_object"] = {k: mean(v) for k, v in top.items()}
+    out["model"]["fg_segmentation"] = fg_segmentation_metrics(fg_pred, fg_gt)
+    m, i = out["model"]["shadow"], out["identity"]["shadow"]
+    out["shadow_bg_l1_ratio_vs_identity"] = m["background_l1_shadow"] / i["background_l1_shadow"]
+    return out
+
+
+def contact_sheet(predictor, folder: Path, path: Path, size: int = 160) -> None:
+    """Input, background, foreground, shadow and recomposition for each sample photo."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from liwi.imageio import decode_rgb
+
+    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    cols = ["input", "background", "foreground", "shadow (S)", "recomposed"]
+    fig, axes = plt.subplots(len(photos), len(cols), figsize=(2.2 * len(cols), 2.2 * len(photos)))
+    checker = None
+    for r, p in enumerate(photos):
+        img = decode_rgb(p.read_bytes())
+        st = predictor.decompose(img, max_layers=3)
+        fg = st.foreground()
+        h, w = st.size
+        yy, xx = np.mgrid[0:h, 0:w]
+        checker = (((yy // 12 + xx // 12) % 2) * 0.3 + 0.6)[..., None]
+        fg_view = fg[..., :3] * fg[..., 3:] + checker * (1 - fg[..., 3:])
+        views = [img, st.background, fg_view, st.total_attenuation().mean(axis=2), st.composite()]
+        for c, v in enumerate(views):
+            ax = axes[r, c]
+            ax.imshow(v, cmap="gray" if v.ndim == 2 else None, vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(cols[c], fontsize=9)
+        axes[r, 0].set_ylabel(f"{p.stem}\n{len(st.objects)} obj", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--table", nargs="+", required=True, help="layer table URI(s)")
+    ap.add_argument("--model", default=None, help="model URI (default: the shipped model)")
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--json", type=Path, default=None, help="write the results here")
+    ap.add_argument("--sheet", type=Path, default=None, help="contact sheet of data/sample_lake")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from liwi.predictor import Predictor
+    from liwi.training.data import rows_from_table
+
+    torch.set_num_threads(args.threads)
+    predictor = Predictor.from_uri(args.model, device="cpu")
+    rows = rows_from_table(args.table, split=args.split, limit=args.limit)
+    if not rows:
+        print(f"no {args.split} rows in {args.table}", file=sys.stderr)
+        return 1
+    res = evaluate(predictor, rows)
+    res["model_uri"] = args.model or "default"
+    res["split"] = args.split
+    text = json.dumps(res, indent=2)
+    print(text)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text)
+    if args.sheet:
+        args.sheet.parent.mkdir(parents=True, exist_ok=True)
+        contact_sheet(predictor, Path("data/sample_lake"), args.sheet)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

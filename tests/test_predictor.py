@@ -1,0 +1,115 @@
+"""Predictor: any size and aspect, batching, prompts, peeling limits, model URIs."""
+
+import numpy as np
+import pytest
+import torch
+
+from liwi.imageio import encode_png
+from liwi.layers import LayerStack
+from liwi.model import ModelConfig, build_model, save_checkpoint
+from liwi.model.prompts import Prompt, PromptError
+from liwi.predictor import Predictor, PredictorError
+
+TINY = ModelConfig(base_channels=8, depth=2, resolution=32)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    model = build_model(TINY)
+    with torch.no_grad():  # make it peel something: alpha high in the middle of the image
+        model.heads.alpha.bias.fill_(2.0)
+    return save_checkpoint(model, tmp_path_factory.mktemp("m") / "tiny.pt")
+
+
+@pytest.fixture(scope="module")
+def predictor(ckpt):
+    return Predictor.from_uri(str(ckpt), device="cpu")
+
+
+@pytest.mark.parametrize("h, w", [(37, 91), (64, 64), (5, 301), (250, 17)])
+def test_any_size_comes_back_at_input_resolution(predictor, h, w):
+    img = np.random.default_rng(0).random((h, w, 3)).astype(np.float32)
+    stack = predictor.decompose(img, max_layers=3)
+    assert isinstance(stack, LayerStack) and stack.size == (h, w)
+    assert 1 <= stack.n_layers <= 3
+    for obj in stack.objects:
+        assert obj.rgba.shape == (h, w, 4)
+    assert stack.composite().shape == (h, w, 3)
+
+
+def test_detail_outside_the_object_is_the_inputs(ckpt):
+    torch.manual_seed(0)
+    model = build_model(TINY)  # fresh heads: background delta 0, colour delta 0
+    with torch.no_grad():
+        model.heads.alpha.weight.zero_()
+        model.heads.alpha.bias.fill_(-30.0)  # nothing to peel
+    img = np.random.default_rng(1).random((100, 60, 3)).astype(np.float32)
+    p = Predictor(model, device="cpu")
+    out = p._run([img], [None])[0]
+    # no object: the background is the untouched full-resolution input, not a resample
+    assert out["alpha"].max() < 1e-6
+    assert np.abs(out["background"] - img).max() < 1e-5
+
+
+def test_batch_equals_single_and_accepts_bytes_and_uint8(predictor):
+    rng = np.random.default_rng(2)
+    a = rng.random((40, 50, 3)).astype(np.float32)
+    b = (rng.random((30, 30, 3)) * 255).astype(np.uint8)
+    single = predictor.decompose(a)
+    batch = predictor.decompose_batch([a, encode_png(b)], max_layers=2)
+    assert len(batch) == 2 and batch[1].size == (30, 30)
+    assert len(single.objects) >= len(batch[0].objects)
+    # objects are back to front: [-1] is the first one peeled, the same in both runs
+    np.testing.assert_allclose(batch[0].objects[-1].alpha, single.objects[-1].alpha, atol=1e-5)
+
+
+def test_max_layers_bounds_the_stack(predictor):
+    img = np.random.default_rng(3).random((32, 32, 3)).astype(np.float32)
+    only_bg = predictor.decompose(img, max_layers=1)
+    assert only_bg.n_layers == 1 and np.array_equal(only_bg.background, img)
+    assert predictor.decompose(img, max_layers=2).n_layers <= 2
+    with pytest.raises(PredictorError, match="max_layers"):
+        predictor.decompose(img, max_layers=0)
+
+
+def test_prompts_are_checked_and_change_the_input(predictor):
+    img = np.random.default_rng(4).random((40, 40, 3)).astype(np.float32)
+    boxed = predictor.decompose(img, prompt=Prompt(box=(5, 5, 20, 20)))
+    assert boxed.meta["prompted"] is True
+    plain = predictor.decompose(img)
+    assert not np.allclose(boxed.objects[0].alpha, plain.objects[0].alpha)
+    with pytest.raises(PromptError, match="outside"):
+        predictor.decompose(img, prompt=Prompt(points=[(100, 5)]))
+
+
+def test_bad_images_are_clear_errors(predictor):
+    with pytest.raises(PredictorError, match="H×W×3"):
+        predictor.decompose(np.zeros((4, 4, 2), np.float32))
+    with pytest.raises(ValueError):
+        predictor.decompose(b"not an image")
+
+
+def test_uris_path_folder_file_uri_and_missing(ckpt):
+    for uri in (str(ckpt), str(ckpt.parent), f"file://{ckpt}"):
+        assert Predictor.from_uri(uri, device="cpu").config == TINY
+    with pytest.raises(PredictorError, match="model not found"):
+        Predictor.from_uri("/no/such/model.pt")
+
+
+def test_mlflow_uri_resolves_a_logged_checkpoint(ckpt, tmp_path):
+    mlflow = pytest.importorskip("mlflow")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = mlflow.create_experiment("t", artifact_location=(tmp_path / "art").as_uri())
+    mlflow.set_experiment(experiment_id=exp)
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(ckpt), artifact_path="model")
+    p = Predictor.from_uri(f"runs:/{run.info.run_id}/model", device="cpu")
+    assert p.config == TINY
+
+
+def test_default_model_ships_and_loads():
+    p = Predictor.from_uri(None, device="cpu")
+    assert p.source == "default"
+    stack = p.decompose(np.full((48, 64, 3), 0.5, np.float32))
+    assert stack.size == (48, 64)

@@ -1,0 +1,89 @@
+"""Training data: peeling targets recompose the input; samples are shaped and seeded."""
+
+import numpy as np
+import pytest
+import torch
+
+from liwi.model.compose import composite_one
+from liwi.schema import sample_id_for, stack_to_row
+from liwi.training.data import (
+    DataConfig,
+    StackDataset,
+    collate,
+    degrade_mask,
+    make_sample,
+    peel_target,
+    rows_from_table,
+)
+from liwi.training.toy import toy_stack
+
+
+def _t(a):
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))[None])
+
+
+@pytest.mark.parametrize("level", [0, 1, 2])
+def test_peel_target_recomposes_its_input(level):
+    stack = toy_stack(np.random.default_rng(0), 32, 2)
+    t = peel_target(stack, level)
+    recomposed = composite_one(_t(t.background), _t(t.color), _t(t.alpha), _t(t.shadow))
+    np.testing.assert_allclose(recomposed[0].numpy().transpose(1, 2, 0), t.image, atol=2e-6)
+    if level == 0:
+        assert t.alpha.max() == 0 and t.shadow.min() == 1
+    with pytest.raises(ValueError):
+        peel_target(stack, 3)
+
+
+def test_flat_image_is_the_top_level_input_only():
+    stack = toy_stack(np.random.default_rng(0), 32, 2)
+    flat = np.full((32, 32, 3), 0.5, np.float32)
+    assert np.array_equal(peel_target(stack, 2, flat).image, flat)
+    assert not np.array_equal(peel_target(stack, 1, flat).image, flat)
+
+
+def test_samples_are_shaped_and_reproducible():
+    stacks = [toy_stack(np.random.default_rng(i), 48, 1 + i % 2) for i in range(4)]
+    ds = StackDataset(stacks, DataConfig(crop=32, degrade_prob=0.5), seed=7)
+    batch = collate([ds[i] for i in range(4)])
+    assert batch["image"].shape == (4, 3, 32, 32) and batch["prompt"].shape == (4, 3, 32, 32)
+    assert batch["alpha"].shape == (4, 1, 32, 32) and batch["degraded"].shape == (4,)
+    again = collate([ds[i] for i in range(4)])
+    assert all(torch.equal(batch[k], again[k]) for k in batch)
+    ds.set_epoch(1)
+    other = collate([ds[i] for i in range(4)])
+    assert not torch.equal(batch["image"], other["image"])
+
+
+def test_degraded_samples_carry_a_damaged_mask_prompt():
+    stack = toy_stack(np.random.default_rng(5), 48, 1)
+    cfg = DataConfig(crop=48, degrade_prob=1.0, empty_prob=0.0, scale_max=1.0, flip_prob=0.0)
+    s = make_sample(stack, cfg, np.random.default_rng(0))
+    assert s["degraded"] == 1.0
+    assert np.abs(s["prompt"][0] - s["alpha"][0]).mean() > 1e-3  # not the clean alpha
+    assert np.abs(s["prompt"][0] - s["alpha"][0]).mean() < 0.2  # but close to it
+
+
+def test_degrade_mask_changes_area_as_expected():
+    a = np.zeros((32, 32), np.float32)
+    a[8:24, 8:24] = 1
+    rng = np.random.default_rng(0)
+    areas = {float(degrade_mask(a, 3, rng).sum()) for _ in range(20)}
+    assert min(areas) < a.sum() < max(areas)  # erosions and dilations both occur
+
+
+def test_rows_from_table_filters_ok_rows_by_split(tmp_path):
+    from liwi.table import write_table
+
+    rows = []
+    for i, split in enumerate(["train", "train", "val"]):
+        st = toy_stack(np.random.default_rng(i), 32, 1)
+        rows.append(
+            stack_to_row(st, sample_id=sample_id_for(bytes([i])), source_uri="t", split=split)
+        )
+    write_table(rows, str(tmp_path))
+    assert len(rows_from_table(str(tmp_path), split="train")) == 2
+    assert len(rows_from_table([str(tmp_path), str(tmp_path)], split="val")) == 2
+    ds = StackDataset(rows_from_table(str(tmp_path)), DataConfig(crop=32))
+    assert ds[0]["image"].shape == (3, 32, 32)
+    with pytest.raises(ValueError, match="no samples"):
+        StackDataset([], DataConfig())
