@@ -24,6 +24,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("promote", "liwi.commands.promote", "move a registry alias to a version that passes a gate"),
     ("convert", "liwi.commands.convert", "convert Crello / DIS-5K into layer tables"),
     ("decompose", "liwi.commands.decompose", "ADD job: decompose an image lake into layer tables"),
+    ("serve", "liwi.commands.serve", "Run the HTTP API and web viewer (Ray Serve) locally."),
 ]
 
 

@@ -1,0 +1,377 @@
+"""The FastAPI application: routes, API-key check, body-size limit and error mapping.
+
+:func:`create_app` builds the ASGI app around a :class:`ModelBackend`; on Ray Serve the
+backend is the batched model deployment (see :mod:`liwi.serving.deployments`). Any
+client input ends in a 2xx or a 4xx with ``{"detail", "code"}``; 503 means "try again"
+(queue full, model not ready), 504 means the request ran past its time budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from importlib import resources
+from typing import Any, Protocol
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from liwi import __version__
+from liwi.layers import LayerStack
+from liwi.serving import encoders
+from liwi.serving.requests import ApiError, DecomposeJob, job_from_form, job_from_json
+from liwi.serving.schemas import (
+    MEDIA_TYPES,
+    DecomposeJSONRequest,
+    DecomposeResponse,
+    ErrorBody,
+    ModelInfo,
+    ModelList,
+    Status,
+)
+from liwi.serving.settings import ServeAppArgs
+
+log = logging.getLogger("liwi.serving")
+
+STATIC_DIR = resources.files("liwi.serving") / "static"
+
+
+class ModelBackend(Protocol):
+    """What the HTTP layer needs from the model side (a Serve handle or in-process)."""
+
+    async def decompose(self, job: DecomposeJob) -> tuple[LayerStack, dict, dict[str, float]]:
+        """The stack, a model reference ``{"uri", "version"}`` and the model side's timings
+        (``{"predict": ms}``); may raise ApiError."""
+
+    async def info(self) -> dict[str, Any]:
+        """A :class:`ModelInfo` as a dict."""
+
+    async def ready(self) -> bool:
+        """True when a model replica answers."""
+
+
+class BodySizeLimit:
+    """ASGI middleware: 413 for bodies above ``max_bytes`` (declared or streamed)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.max_bytes
+            except ValueError:
+                too_big = False
+            if too_big:
+                await error_response(ApiError(413, "body_too_large", self._message(int(declared))))(
+                    scope, receive, send
+                )
+                return
+        seen = 0
+
+        async def counting_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise ApiError(413, "body_too_large", self._message(seen, streamed=True))
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    def _message(self, size: int, streamed: bool = False) -> str:
+        got = f"more than {size}" if streamed else str(size)
+        return f"request body of {got} bytes exceeds the limit of {self.max_bytes} bytes"
+
+
+def error_response(exc: ApiError) -> JSONResponse:
+    return JSONResponse(
+        {"detail": exc.message, "code": exc.code}, status_code=exc.status, headers=exc.headers
+    )
+
+
+def json_response(body: dict[str, Any], status: int = 200) -> Response:
+    """JSON that tolerates numpy scalars and other non-JSON values in manifests."""
+
+    def fallback(value):
+        if hasattr(value, "item"):
+            return value.item()
+        if hasattr(value, "tolist"):
+            return value.tolist()
+        return str(value)
+
+    return Response(json.dumps(body, default=fallback), status, media_type="application/json")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "API key missing or wrong."},
+    413: {"model": ErrorBody, "description": "Body or image too large."},
+    415: {"model": ErrorBody, "description": "Not multipart/form-data or application/json."},
+    422: {"model": ErrorBody, "description": "Bad JSON, form, image, prompt or max_layers."},
+    503: {"model": ErrorBody, "description": "Queue full (see Retry-After) or model not ready."},
+    504: {"model": ErrorBody, "description": "The decomposition ran past the request timeout."},
+}
+
+# The request body of POST /v1/decompose, written out because the route reads the body
+# itself (it takes two content types and must answer bad input with 4xx, not 500).
+DECOMPOSE_REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["image"],
+                "properties": {
+                    "image": {"type": "string", "format": "binary", "description": "The photo."},
+                    "prompt": {
+                        "type": "string",
+                        "description": 'JSON object, e.g. {"box": [10, 10, 90, 120]}.',
+                    },
+                    "max_layers": {"type": "integer"},
+                    "format": {"type": "string", "enum": ["json", "zip", "psd"]},
+                },
+            }
+        },
+        "application/json": {
+            "schema": {"$ref": "#/components/schemas/DecomposeJSONRequest"},
+        },
+    },
+}
+
+
+def create_app(settings: ServeAppArgs, backend: ModelBackend) -> FastAPI:
+    """The LiWi HTTP API around ``backend``, configured by ``settings``."""
+    api_key = settings.resolved_api_key()
+    app = FastAPI(
+        title="LiWi layer decomposition API",
+        version=__version__,
+        description=(
+            "Decompose a photo into an editable stack of RGBA layers: a clean background "
+            "and, per object, a shadow layer (multiply) and the object layer (normal). "
+            "The web viewer is at `/`."
+        ),
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.state.settings = settings
+    app.state.backend = backend
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError):
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError):
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()] or [
+            "invalid request"
+        ]
+        return error_response(ApiError(422, "bad_request", "; ".join(parts)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(
+            ApiError(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+        )
+
+    @app.exception_handler(Exception)
+    async def _server_error(_: Request, exc: Exception):
+        # A bug, not a client error: log it, answer in the API's error shape.
+        log.error("unhandled error: %s: %s", type(exc).__name__, exc, exc_info=exc)
+        return JSONResponse({"detail": "internal server error (logged)", "code": "internal"}, 500)
+
+    def require_key(request: Request) -> None:
+        if api_key is None:
+            return
+        given = request.headers.get("x-api-key")
+        auth = request.headers.get("authorization", "")
+        if given is None and auth[:7].lower() == "bearer ":
+            given = auth[7:].strip()
+        if not given or not hmac.compare_digest(given.encode(), api_key.encode()):
+            raise ApiError(
+                401,
+                "unauthorized",
+                "missing or wrong API key: send 'Authorization: Bearer <key>' or 'X-API-Key'",
+                {"WWW-Authenticate": "Bearer"},
+            )
+
+    @app.get("/", include_in_schema=False)
+    async def viewer() -> FileResponse:
+        return FileResponse(str(STATIC_DIR / "index.html"), media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+    @app.get("/healthz", response_model=Status, tags=["health"])
+    async def healthz() -> Status:
+        """Liveness: the HTTP ingress is up."""
+        return Status(status="ok")
+
+    @app.get(
+        "/readyz",
+        response_model=Status,
+        tags=["health"],
+        responses={503: {"model": Status, "description": "Model not ready."}},
+    )
+    async def readyz():
+        """Readiness: a model replica answers within the readiness timeout."""
+        try:
+            ok = await asyncio.wait_for(backend.ready(), settings.readiness_timeout_s)
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+            return JSONResponse(
+                {"status": "not ready", "detail": f"{type(exc).__name__}: {exc}"[:300]}, 503
+            )
+        if not ok:
+            return JSONResponse({"status": "not ready", "detail": "model not loaded"}, 503)
+        return Status(status="ready")
+
+    @app.get(
+        "/v1/models",
+        response_model=ModelList,
+        tags=["models"],
+        responses={k: v for k, v in ERROR_RESPONSES.items() if k in (401, 503, 504)},
+        dependencies=[Depends(require_key)],
+    )
+    async def models() -> ModelList:
+        """Which model (URI, version) the model deployment has loaded."""
+        info = await with_timeout(backend.info(), settings.readiness_timeout_s)
+        return ModelList(data=[ModelInfo.model_validate(info)])
+
+    @app.post(
+        "/v1/decompose",
+        tags=["decompose"],
+        dependencies=[Depends(require_key)],
+        openapi_extra={"requestBody": DECOMPOSE_REQUEST_BODY},
+        responses={
+            200: {
+                "description": "The layer stack in the requested format.",
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/DecomposeResponse"}
+                    },
+                    MEDIA_TYPES["zip"]: {"schema": {"type": "string", "format": "binary"}},
+                    MEDIA_TYPES["psd"]: {"schema": {"type": "string", "format": "binary"}},
+                },
+            },
+            **ERROR_RESPONSES,
+        },
+    )
+    async def decompose(request: Request) -> Response:
+        """Decompose a photo into background, object and shadow layers.
+
+        Send ``multipart/form-data`` (file field ``image``; fields ``prompt`` as JSON text,
+        ``max_layers``, ``format``) or ``application/json`` (``image`` as base64).
+        """
+        t0 = time.perf_counter()
+        job = await read_job(request, settings)
+        t1 = time.perf_counter()
+        stack, model_ref, model_timings = await with_timeout(
+            backend.decompose(job), settings.request_timeout_s
+        )
+        t2 = time.perf_counter()
+        if job.format == "json":
+            body = await run_in_threadpool(encoders.stack_to_json, stack, model_ref)
+            t3 = time.perf_counter()
+            body["timings_ms"] = {
+                "decode": round((t1 - t0) * 1e3, 2),
+                "model": round((t2 - t1) * 1e3, 2),  # queue + batch + predict + transfer
+                **model_timings,  # predict: the predictor's time for the request's batch
+                "encode": round((t3 - t2) * 1e3, 2),
+            }
+            return json_response(body)
+        data, media_type, filename = await run_in_threadpool(
+            encoders.encode_stack, stack, job.format
+        )
+        return Response(
+            data,
+            media_type=media_type,
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+    # Make the JSON request/response schemas appear in components for the $refs above.
+    app.openapi_schema = None
+    _register_component_schemas(app, [DecomposeJSONRequest, DecomposeResponse])
+    return app
+
+
+async def with_timeout(awaitable, timeout_s: float):
+    """Await with a time budget: past it, 504 (the backend cancels its own work)."""
+    try:
+        return await asyncio.wait_for(awaitable, timeout_s)
+    except TimeoutError:
+        raise ApiError(
+            504, "timeout", f"the model did not answer within {timeout_s:g} s; try again later"
+        ) from None
+
+
+async def read_job(request: Request, settings: ServeAppArgs) -> DecomposeJob:
+    """Dispatch on the content type; decode in a worker thread (it is CPU work)."""
+    ctype = request.headers.get("content-type", "")
+    media = ctype.split(";")[0].strip().lower()
+    if media == "application/json":
+        body = await request.body()
+        return await run_in_threadpool(job_from_json, body, settings)
+    if media == "multipart/form-data":
+        try:
+            # Text fields (a base64 mask in `prompt`) may be as large as the body limit.
+            form = await request.form(
+                max_files=4, max_fields=16, max_part_size=settings.max_body_bytes
+            )
+        except ApiError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - malformed multipart of any kind
+            detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
+            raise ApiError(422, "bad_form", f"multipart body: {detail}") from None
+        try:
+            fields = {}
+            for name in ("prompt", "max_layers", "format"):
+                value = form.get(name)
+                if value is not None and not isinstance(value, str):
+                    raise ApiError(422, "bad_form", f"{name}: expected a text field, got a file")
+                fields[name] = value
+            image = form.get("image")
+            data = None
+            if image is not None:
+                data = image.encode() if isinstance(image, str) else await image.read()
+        finally:
+            await form.close()
+        return await run_in_threadpool(
+            job_from_form, data, fields["prompt"], fields["max_layers"], fields["format"], settings
+        )
+    shown = media or "none"
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        f"content type {shown!r}: send multipart/form-data (field 'image') or application/json",
+    )
+
+
+def _register_component_schemas(app: FastAPI, models: list) -> None:
+    """Add pydantic models to the OpenAPI components so hand-written $refs resolve."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in models:
+            js = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, sub in js.pop("$defs", {}).items():
+                components.setdefault(name, sub)
+            components.setdefault(model.__name__, js)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi

@@ -1,0 +1,247 @@
+"""Ray Serve deployments: the FastAPI ingress and the batched model, plus ``build_app``.
+
+``serve/config.yaml`` names :func:`build_app` as its ``import_path``; its ``args`` are a
+:class:`~liwi.serving.settings.ServeAppArgs`. Deployment options (replicas, autoscaling,
+queue limits, CPUs/GPUs) come from the config's ``deployments`` section; the defaults
+in the decorators below only matter when the app is run without a config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from liwi.layers import LayerStack
+from liwi.serving.requests import ApiError, DecomposeJob, PromptSpec
+from liwi.serving.settings import ServeAppArgs
+from liwi.serving.wire import pack_stack, unpack_stack
+
+log = logging.getLogger("liwi.serving")
+
+INGRESS_NAME = "LiwiIngress"
+MODEL_NAME = "LiwiModel"
+
+
+@serve.deployment(
+    name=MODEL_NAME,
+    max_ongoing_requests=16,  # > max_batch_size so a full batch can form on one replica
+    max_queued_requests=64,  # beyond this the handle answers BackPressureError → 503
+    backpressure_config={"status_code": 503, "retry_after_s": 1},
+    ray_actor_options={"num_cpus": 1},
+)
+class LiwiModel:
+    """One Predictor per replica; concurrent requests are batched with ``@serve.batch``."""
+
+    def __init__(self, args: dict[str, Any]):
+        from liwi.predictor import Predictor
+
+        self.settings = ServeAppArgs.from_dict(args, source="LiwiModel args")
+        t0 = time.perf_counter()
+        self.predictor = Predictor.from_uri(self.settings.model_uri, device=self.settings.device)
+        self.load_s = time.perf_counter() - t0
+        self.loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self.identity = describe_model(self.settings.model_uri)
+        self.decompose_batch.set_max_batch_size(self.settings.max_batch_size)
+        self.decompose_batch.set_batch_wait_timeout_s(self.settings.batch_wait_timeout_s)
+        self.batch_sizes: list[int] = []  # recent batch sizes, for /v1/models
+        log.info("LiwiModel loaded %s in %.2fs", self.identity, self.load_s)
+
+    def model_ref(self) -> dict[str, Any]:
+        return {"uri": self.identity["uri"], "version": self.identity["version"]}
+
+    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.01)
+    async def decompose_batch(self, jobs: list[tuple]) -> list[tuple]:
+        """Run one batch through the predictor in a worker thread (the loop keeps queuing).
+
+        Each result is ``(LayerStack | ApiError, predict_ms)``; predict_ms is the batch's time.
+        """
+        self.batch_sizes = (self.batch_sizes + [len(jobs)])[-100:]
+        t0 = time.perf_counter()
+        results = await asyncio.to_thread(self._run_batch, jobs)
+        ms = round((time.perf_counter() - t0) * 1e3, 2)
+        return [(r, ms) for r in results]
+
+    def _run_batch(self, jobs: list[tuple]) -> list[LayerStack | ApiError]:
+        from liwi.model.prompts import PromptError
+        from liwi.predictor import PredictorError
+
+        input_errors = (PredictorError, PromptError)
+        # One predictor call per max_layers value (it peels a batch to one depth).
+        results: list[LayerStack | ApiError | None] = [None] * len(jobs)
+        groups: dict[int, list[int]] = {}
+        for i, (_, _, max_layers) in enumerate(jobs):
+            groups.setdefault(max_layers, []).append(i)
+        for max_layers, idx in groups.items():
+            images = [jobs[i][0] for i in idx]
+            prompts = [to_predictor_prompt(jobs[i][1]) for i in idx]
+            try:
+                stacks = self.predictor.decompose_batch(
+                    images, prompts, max_layers=max_layers, batch_size=len(images)
+                )
+            except input_errors:
+                # One bad item must not fail the others: run this group one by one.
+                stacks = []
+                for image, prompt in zip(images, prompts, strict=True):
+                    try:
+                        stacks.append(self.predictor.decompose(image, prompt, max_layers))
+                    except input_errors as exc:
+                        stacks.append(ApiError(422, "bad_input", str(exc)))
+            for i, stack in zip(idx, stacks, strict=True):
+                results[i] = stack
+        return results
+
+    async def decompose(self, image, prompt: PromptSpec | None, max_layers: int):
+        """One request: ``(packed stack, model_ref, timings_ms)``, or an ApiError (422) as a value.
+
+        Returned, not raised: the ingress gets it intact instead of wrapped in a RayTaskError.
+        """
+        result, predict_ms = await self.decompose_batch((image, prompt, max_layers))
+        if isinstance(result, ApiError):
+            return result
+        return pack_stack(result), self.model_ref(), {"predict": predict_ms}
+
+    def info(self) -> dict[str, Any]:
+        sizes = self.batch_sizes
+        return {
+            **self.identity,
+            "loaded_at": self.loaded_at,
+            "device": str(self.predictor.device),
+            "config": self.predictor.config.model_dump(),
+            "batching": {
+                "max_batch_size": self.settings.max_batch_size,
+                "batch_wait_timeout_s": self.settings.batch_wait_timeout_s,
+                "recent_mean_batch_size": round(sum(sizes) / len(sizes), 3) if sizes else None,
+            },
+        }
+
+    def ready(self) -> bool:
+        return self.predictor is not None
+
+
+def to_predictor_prompt(spec: PromptSpec | None):
+    """The API's validated prompt → :class:`liwi.model.prompts.Prompt` (None = no prompt)."""
+    if spec is None or spec.empty:
+        return None
+    from liwi.model.prompts import Prompt
+
+    return Prompt(mask=spec.mask, box=spec.box, points=list(spec.points or []))
+
+
+def describe_model(uri: str | None) -> dict[str, Any]:
+    """URI, name, version and source of a model, for ``/v1/models`` and every response.
+
+    Registry URIs report the registry version (``models:/liwi@champion`` → its version
+    number); files report the first 12 hex digits of their sha256, so two servers that
+    say the same version hold the same weights.
+    """
+    import hashlib
+
+    from liwi.predictor import DEFAULT_MODEL, resolve_checkpoint
+
+    if uri is None:
+        return {
+            "uri": "default",
+            "name": DEFAULT_MODEL.stem,
+            "version": "sha256:" + hashlib.sha256(DEFAULT_MODEL.read_bytes()).hexdigest()[:12],
+            "source": str(DEFAULT_MODEL),
+        }
+    if uri.startswith("models:/"):
+        from mlflow import MlflowClient
+
+        ref = uri[len("models:/") :]
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            version = MlflowClient().get_model_version_by_alias(name, alias).version
+        else:
+            name, _, version = ref.partition("/")
+        return {"uri": uri, "name": name, "version": str(version), "source": uri}
+    resolved = resolve_checkpoint(uri)
+    if isinstance(resolved, Path):
+        digest = hashlib.sha256(resolved.read_bytes()).hexdigest()[:12]
+        return {
+            "uri": uri,
+            "name": resolved.stem,
+            "version": f"sha256:{digest}",
+            "source": str(resolved),
+        }
+    return {"uri": uri, "name": None, "version": None, "source": uri}
+
+
+class ServeBackend:
+    """:class:`~liwi.serving.api.ModelBackend` over a handle to :class:`LiwiModel`."""
+
+    def __init__(self, handle: DeploymentHandle, settings: ServeAppArgs):
+        self.handle = handle
+        self.settings = settings
+
+    async def _call(self, method: str, *args):
+        from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
+
+        response = getattr(self.handle, method).remote(*args)
+        try:
+            return await response
+        except asyncio.CancelledError:
+            response.cancel()  # the ingress timed out: free the model replica's slot
+            raise
+        except BackPressureError as exc:
+            retry = exc.retry_after_s if exc.retry_after_s is not None else None
+            retry = self.settings.retry_after_s if retry is None else retry
+            raise ApiError(
+                503,
+                "overloaded",
+                "the model queue is full; retry after the Retry-After delay",
+                {"Retry-After": str(max(0, int(-(-retry // 1))))},
+            ) from None
+        except DeploymentUnavailableError as exc:
+            raise ApiError(
+                503,
+                "unavailable",
+                f"the model deployment is unavailable: {exc}",
+                {"Retry-After": str(self.settings.retry_after_s)},
+            ) from None
+
+    async def decompose(self, job: DecomposeJob) -> tuple[LayerStack, dict, dict]:
+        result = await self._call("decompose", job.image, job.prompt, job.max_layers)
+        if isinstance(result, ApiError):
+            raise result
+        packed, model_ref, timings = result
+        return unpack_stack(packed), model_ref, timings
+
+    async def info(self) -> dict[str, Any]:
+        return await self._call("info")
+
+    async def ready(self) -> bool:
+        return bool(await self._call("ready"))
+
+
+@serve.deployment(
+    name=INGRESS_NAME,
+    max_ongoing_requests=64,  # the ingress only parses/encodes; the model queue is the limit
+    ray_actor_options={"num_cpus": 0.5},
+)
+@serve.ingress()
+class LiwiIngress:
+    """HTTP ingress: builds the FastAPI app around a handle to the model deployment."""
+
+    def __init__(self, model: DeploymentHandle, args: dict[str, Any]):
+        self.settings = ServeAppArgs.from_dict(args, source="LiwiIngress args")
+        self.model = model
+
+    def __serve_build_asgi_app__(self):
+        from liwi.serving.api import create_app
+
+        return create_app(self.settings, ServeBackend(self.model, self.settings))
+
+
+def build_app(args: dict[str, Any]) -> serve.Application:
+    """Serve application builder (``import_path: liwi.serving.deployments:build_app``)."""
+    settings = ServeAppArgs.from_dict(dict(args or {}), source="serve application args")
+    plain = settings.to_dict()
+    return LiwiIngress.bind(LiwiModel.bind(plain), plain)

@@ -1,0 +1,193 @@
+"""Run the Serve config on a local Ray: ``liwi serve``, the tests and the benchmark.
+
+The same ``serve/config.yaml`` that ``serve deploy`` sends to a cluster is validated
+here (Ray's ``ServeDeploySchema`` plus our :class:`ServeAppArgs`), overridden from the
+command line (model URI, host, port, app args) and applied with the controller's
+``deploy_apps`` — the call ``serve run <config>`` makes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from liwi.config import ConfigError
+from liwi.serving.settings import ServeAppArgs
+
+IMPORT_PATH = "liwi.serving.deployments:build_app"
+DEFAULT_CONFIG = Path("serve/config.yaml")
+
+
+class ServeStartError(RuntimeError):
+    """The application did not become ready (deploy failed or timed out)."""
+
+
+def default_config() -> dict[str, Any]:
+    """The config used when ``serve/config.yaml`` is not around (e.g. an installed wheel)."""
+    return {
+        "http_options": {"host": "127.0.0.1", "port": 8000},
+        "applications": [
+            {"name": "liwi", "route_prefix": "/", "import_path": IMPORT_PATH, "args": {}}
+        ],
+    }
+
+
+def load_serve_config(
+    path: str | Path | None = None,
+    model_uri: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    app_args: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Read, override and validate a Serve config; returns the plain dict."""
+    if path is None and not DEFAULT_CONFIG.is_file():
+        data = default_config()
+    else:
+        path = Path(path or DEFAULT_CONFIG)
+        if not path.is_file():
+            raise ConfigError(f"serve config not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    return apply_overrides(data, model_uri, host, port, app_args, source=str(path or "<default>"))
+
+
+def apply_overrides(
+    data: dict[str, Any],
+    model_uri: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    app_args: dict[str, Any] | None = None,
+    source: str = "<config>",
+) -> dict[str, Any]:
+    """Return a copy with the overrides applied, validated by Ray and by ServeAppArgs."""
+    from ray.serve.schema import ServeDeploySchema
+
+    data = copy.deepcopy(data)
+    if not isinstance(data, dict) or not data.get("applications"):
+        raise ConfigError(f"{source}: expected a Serve config with 'applications'")
+    http = data.setdefault("http_options", {})
+    if host is not None:
+        http["host"] = host
+    if port is not None:
+        http["port"] = port
+    for app in data["applications"]:
+        if app.get("import_path") != IMPORT_PATH:
+            continue
+        args = dict(app.get("args") or {})
+        if model_uri is not None:
+            args["model_uri"] = model_uri
+        args.update(app_args or {})
+        ServeAppArgs.from_dict(args, source=f"{source}: application {app.get('name')!r} args")
+        app["args"] = args
+    try:
+        ServeDeploySchema.model_validate(data)
+    except Exception as exc:  # pydantic ValidationError: report it as a config error
+        raise ConfigError(f"{source}: invalid Serve config: {exc}") from None
+    return data
+
+
+def base_url(config: dict[str, Any], app_name: str | None = None) -> str:
+    http = config.get("http_options", {})
+    host = http.get("host", "127.0.0.1")
+    host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    prefix = "/"
+    for app in config["applications"]:
+        if app_name is None or app["name"] == app_name:
+            prefix = app.get("route_prefix", "/") or "/"
+            break
+    return f"http://{host}:{http.get('port', 8000)}{prefix.rstrip('/')}"
+
+
+def start(config: dict[str, Any], num_cpus: float | None = None, timeout_s: float = 180.0) -> None:
+    """Start local Ray (if needed) and Serve, deploy ``config``, wait until all apps are ready."""
+    import ray
+    from ray.serve._private import api as serve_private_api
+    from ray.serve.schema import ServeDeploySchema
+
+    schema = ServeDeploySchema.model_validate(config)
+    for attempt in (1, 2):
+        if ray.is_initialized():
+            break
+        try:
+            ray.init(
+                namespace="serve",
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                log_to_driver=True,
+                configure_logging=False,
+            )
+        except Exception as exc:  # Ray raises a bare Exception when its raylet starts slowly
+            if attempt == 2 or "timed out during startup" not in str(exc):
+                raise
+            ray.shutdown()  # on a busy machine the 30 s raylet wait can lapse; retry once
+    client = serve_private_api.serve_start(
+        http_options=schema.http_options.model_dump(),
+        proxy_location=schema.proxy_location,
+    )
+    client.deploy_apps(schema)
+    wait_until_ready(config, timeout_s)
+
+
+def wait_until_ready(config: dict[str, Any], timeout_s: float) -> None:
+    """Poll Serve's status, then each app's ``/readyz``, until ready or ``timeout_s``."""
+    from ray import serve
+
+    deadline = time.monotonic() + timeout_s
+    names = [a["name"] for a in config["applications"]]
+    while True:
+        apps = serve.status().applications
+        states = {n: (apps[n].status if n in apps else "NOT_STARTED") for n in names}
+        failed = {n: apps[n].message for n in names if states[n] == "DEPLOY_FAILED"}
+        if failed:
+            raise ServeStartError(f"deploy failed: {json.dumps(failed)[:2000]}")
+        if all(s == "RUNNING" for s in states.values()):
+            break
+        if time.monotonic() > deadline:
+            raise ServeStartError(f"applications not running after {timeout_s:g}s: {states}")
+        time.sleep(0.5)
+    for name in names:
+        url = base_url(config, name) + "/readyz"
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    if resp.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise ServeStartError(f"{url} not ready after {timeout_s:g}s")
+            time.sleep(0.5)
+
+
+def stop() -> None:
+    """Shut Serve and the local Ray down."""
+    import ray
+    from ray import serve
+
+    if ray.is_initialized():
+        serve.shutdown()
+        ray.shutdown()
+
+
+def run_foreground(config: dict[str, Any], num_cpus: float | None = None) -> int:
+    """``liwi serve``: start, print where, block until Ctrl-C, then shut down."""
+    start(config, num_cpus=num_cpus)
+    url = base_url(config)
+    print(f"LiWi is serving at {url}/  (viewer)  ·  API docs {url}/docs  ·  Ctrl-C stops")
+    try:
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        print("shutting down")
+    finally:
+        stop()
+    return 0

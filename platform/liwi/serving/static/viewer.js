@@ -1,0 +1,345 @@
+// LiWi layer viewer: upload a photo, get its layer stack from POST v1/decompose, and
+// recompose it live on a canvas with the platform's layer math (docs/architecture.md):
+//   normal   (rgb, a): C ← a·rgb + (1 − a)·C
+//   multiply (rgb, a): C ← C ⊙ (1 − a + a·rgb)
+// Objects can be toggled and dragged; a shadow moves with its object. No dependencies.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const els = {
+    file: $("file"), drop: $("drop"), dropText: $("drop-text"), run: $("run"),
+    status: $("status"), view: $("view"), layers: $("layers"), shadows: $("shadows"),
+    reset: $("reset"), dlZip: $("dl-zip"), dlPsd: $("dl-psd"), maxLayers: $("max-layers"),
+    apiKey: $("api-key"), modelInfo: $("model-info"),
+  };
+  // Alpha above which a click grabs an object (straight alpha, 0..1).
+  const HIT_ALPHA = 0.3;
+
+  const state = {
+    file: null,         // the chosen File
+    response: null,     // the JSON body of the last decomposition
+    width: 0, height: 0,
+    background: null,   // Float32Array, RGB, 0..1
+    objects: [],        // [{index, name, rgba: Float32Array, shadow: Float32Array|null}]
+    visible: {},        // layer name → bool
+    offsets: [],        // per object [dx, dy] in image pixels
+    shadows: true,
+    drag: null,         // {object, startX, startY, baseDx, baseDy}
+    frames: 0,          // composites drawn (tests wait on this)
+  };
+
+  const apiBase = () => {
+    const path = location.pathname.endsWith("/") ? location.pathname : location.pathname + "/";
+    return location.origin + path;
+  };
+
+  function setStatus(text, isError = false) {
+    els.status.textContent = text;
+    els.status.classList.toggle("error", isError);
+  }
+
+  function authHeaders() {
+    const key = els.apiKey.value.trim();
+    return key ? { Authorization: `Bearer ${key}` } : {};
+  }
+
+  // -- loading -----------------------------------------------------------------------
+  async function pngToFloat(b64, channels) {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/png" }), {
+      premultiplyAlpha: "none", colorSpaceConversion: "none",
+    });
+    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+    const ctx = canvas.getContext("2d", { willReadFrequently: true });
+    ctx.drawImage(bitmap, 0, 0);
+    const data = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
+    const n = bitmap.width * bitmap.height;
+    const out = new Float32Array(n * channels);
+    for (let i = 0; i < n; i++) {
+      for (let c = 0; c < channels; c++) out[i * channels + c] = data[i * 4 + c] / 255;
+    }
+    return { data: out, canvasSource: bitmap };
+  }
+
+  async function loadStack(body) {
+    state.response = body;
+    state.width = body.width;
+    state.height = body.height;
+    state.objects = [];
+    state.visible = {};
+    els.layers.textContent = "";
+    const byObject = new Map();
+    for (const layer of body.layers) {
+      const channels = layer.kind === "background" ? 3 : 4;
+      const { data, canvasSource } = await pngToFloat(layer.png, channels);
+      state.visible[layer.name] = true;
+      addLayerRow(layer, canvasSource);
+      if (layer.kind === "background") {
+        state.background = data;
+        continue;
+      }
+      if (!byObject.has(layer.object_index)) {
+        byObject.set(layer.object_index, { index: layer.object_index, rgba: null, shadow: null,
+                                           name: null, shadowName: null });
+      }
+      const obj = byObject.get(layer.object_index);
+      if (layer.kind === "shadow") { obj.shadow = data; obj.shadowName = layer.name; }
+      else { obj.rgba = data; obj.name = layer.name; }
+    }
+    state.objects = [...byObject.values()].sort((a, b) => a.index - b.index);
+    state.offsets = state.objects.map(() => [0, 0]);
+    els.view.width = state.width;
+    els.view.height = state.height;
+    draw();
+  }
+
+  function addLayerRow(layer, bitmap) {
+    const li = document.createElement("li");
+    li.dataset.layer = layer.name;
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.checked = true;
+    box.dataset.layer = layer.name;
+    box.setAttribute("aria-label", `show ${layer.name}`);
+    box.addEventListener("change", () => {
+      state.visible[layer.name] = box.checked;
+      li.classList.toggle("off", !box.checked);
+      draw();
+    });
+    const thumb = document.createElement("canvas");
+    const scale = 96 / Math.max(bitmap.width, bitmap.height);
+    thumb.width = Math.max(1, Math.round(bitmap.width * scale));
+    thumb.height = Math.max(1, Math.round(bitmap.height * scale));
+    thumb.getContext("2d").drawImage(bitmap, 0, 0, thumb.width, thumb.height);
+    const text = document.createElement("div");
+    text.innerHTML = `<div class="name"></div><div class="kind"></div>`;
+    text.querySelector(".name").textContent = layer.name;
+    text.querySelector(".kind").textContent = `${layer.kind} · ${layer.blend}`;
+    li.append(box, thumb, text);
+    els.layers.append(li);
+  }
+
+  // -- compositing (the same math as liwi.layers.LayerStack.composite) ---------------
+  function composite() {
+    const w = state.width, h = state.height;
+    const out = new Float32Array(w * h * 3);
+    if (state.background && state.visible.background !== false) out.set(state.background);
+    state.objects.forEach((obj, k) => {
+      const [dx, dy] = state.offsets[k];
+      const useShadow = state.shadows && obj.shadow && state.visible[obj.shadowName] !== false;
+      const useObject = obj.rgba && state.visible[obj.name] !== false;
+      if (!useShadow && !useObject) return;
+      const x0 = Math.max(0, dx), x1 = Math.min(w, w + dx);
+      const y0 = Math.max(0, dy), y1 = Math.min(h, h + dy);
+      for (let y = y0; y < y1; y++) {
+        const sy = y - dy;
+        for (let x = x0; x < x1; x++) {
+          const o = (y * w + x) * 3;
+          const s = (sy * w + (x - dx)) * 4;
+          if (useShadow) {
+            const a = obj.shadow[s + 3];
+            if (a > 0) {
+              out[o] *= 1 - a + a * obj.shadow[s];
+              out[o + 1] *= 1 - a + a * obj.shadow[s + 1];
+              out[o + 2] *= 1 - a + a * obj.shadow[s + 2];
+            }
+          }
+          if (useObject) {
+            const a = obj.rgba[s + 3];
+            if (a > 0) {
+              out[o] = a * obj.rgba[s] + (1 - a) * out[o];
+              out[o + 1] = a * obj.rgba[s + 1] + (1 - a) * out[o + 1];
+              out[o + 2] = a * obj.rgba[s + 2] + (1 - a) * out[o + 2];
+            }
+          }
+        }
+      }
+    });
+    return out;
+  }
+
+  let pending = false;
+  function draw() {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      const w = state.width, h = state.height;
+      if (!w || !h) return;
+      const rgb = composite();
+      const img = new ImageData(w, h);
+      for (let i = 0, n = w * h; i < n; i++) {
+        img.data[i * 4] = Math.floor(rgb[i * 3] * 255 + 0.5);
+        img.data[i * 4 + 1] = Math.floor(rgb[i * 3 + 1] * 255 + 0.5);
+        img.data[i * 4 + 2] = Math.floor(rgb[i * 3 + 2] * 255 + 0.5);
+        img.data[i * 4 + 3] = 255;
+      }
+      els.view.getContext("2d").putImageData(img, 0, 0);
+      state.frames += 1;
+      document.body.dataset.frames = String(state.frames);
+    });
+  }
+
+  // -- dragging ------------------------------------------------------------------------
+  function imagePoint(ev) {
+    const r = els.view.getBoundingClientRect();
+    return [
+      ((ev.clientX - r.left) / r.width) * state.width,
+      ((ev.clientY - r.top) / r.height) * state.height,
+    ];
+  }
+
+  function objectAt(x, y) {
+    // Front to back: the first visible object whose alpha under the cursor is solid.
+    for (let k = state.objects.length - 1; k >= 0; k--) {
+      const obj = state.objects[k];
+      if (!obj.rgba || state.visible[obj.name] === false) continue;
+      const sx = Math.floor(x - state.offsets[k][0]);
+      const sy = Math.floor(y - state.offsets[k][1]);
+      if (sx < 0 || sy < 0 || sx >= state.width || sy >= state.height) continue;
+      if (obj.rgba[(sy * state.width + sx) * 4 + 3] > HIT_ALPHA) return k;
+    }
+    return -1;
+  }
+
+  els.view.addEventListener("pointerdown", (ev) => {
+    if (!state.objects.length) return;
+    const [x, y] = imagePoint(ev);
+    const k = objectAt(x, y);
+    if (k < 0) return;
+    state.drag = { object: k, startX: x, startY: y,
+                   baseDx: state.offsets[k][0], baseDy: state.offsets[k][1] };
+    els.view.setPointerCapture(ev.pointerId);
+    els.view.classList.add("dragging");
+  });
+  els.view.addEventListener("pointermove", (ev) => {
+    if (!state.drag) return;
+    const [x, y] = imagePoint(ev);
+    const d = state.drag;
+    state.offsets[d.object] = [Math.round(d.baseDx + x - d.startX),
+                               Math.round(d.baseDy + y - d.startY)];
+    draw();
+  });
+  const endDrag = () => { state.drag = null; els.view.classList.remove("dragging"); };
+  els.view.addEventListener("pointerup", endDrag);
+  els.view.addEventListener("pointercancel", endDrag);
+
+  els.shadows.addEventListener("change", () => { state.shadows = els.shadows.checked; draw(); });
+  els.reset.addEventListener("click", () => {
+    state.offsets = state.objects.map(() => [0, 0]);
+    draw();
+  });
+
+  // -- requests ------------------------------------------------------------------------
+  async function post(format) {
+    const form = new FormData();
+    form.append("image", state.file, state.file.name || "image");
+    form.append("max_layers", els.maxLayers.value);
+    form.append("format", format);
+    const resp = await fetch(apiBase() + "v1/decompose", {
+      method: "POST", body: form, headers: authHeaders(),
+    });
+    if (!resp.ok) {
+      let detail = resp.statusText;
+      try { detail = (await resp.json()).detail || detail; } catch (_) { /* not JSON */ }
+      const hint = resp.status === 401 ? " (enter the API key)" : "";
+      throw new Error(`${resp.status}: ${detail}${hint}`);
+    }
+    return resp;
+  }
+
+  function setBusy(busy) {
+    document.body.dataset.state = busy ? "busy" : (state.response ? "ready" : "idle");
+    els.run.disabled = busy || !state.file;
+    const have = !busy && !!state.response;
+    els.reset.disabled = !have;
+    els.dlZip.disabled = !have;
+    els.dlPsd.disabled = !have;
+  }
+
+  async function decompose() {
+    if (!state.file) return;
+    setBusy(true);
+    setStatus("Decomposing…");
+    const t0 = performance.now();
+    try {
+      const body = await (await post("json")).json();
+      await loadStack(body);
+      const n = body.layers.length;
+      setStatus(`${body.n_layers} layers (${n} with shadows) in ` +
+                `${Math.round(performance.now() - t0)} ms · model ${body.model.version || body.model.uri}`);
+    } catch (err) {
+      state.response = null;
+      setStatus(`Failed: ${err.message}`, true);
+      document.body.dataset.error = err.message;
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  async function download(format) {
+    setBusy(true);
+    setStatus(`Preparing ${format.toUpperCase()}…`);
+    try {
+      const blob = await (await post(format)).blob();
+      const a = document.createElement("a");
+      const stem = (state.file.name || "image").replace(/\.[^.]+$/, "");
+      a.href = URL.createObjectURL(blob);
+      a.download = `${stem}-layers.${format}`;
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+      setStatus(`Downloaded ${a.download} (${Math.round(blob.size / 1024)} KiB).`);
+    } catch (err) {
+      setStatus(`Download failed: ${err.message}`, true);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  function choose(file) {
+    if (!file) return;
+    state.file = file;
+    els.dropText.textContent = file.name || "pasted image";
+    setBusy(false);
+    decompose();
+  }
+
+  els.file.addEventListener("change", () => choose(els.file.files[0]));
+  els.run.addEventListener("click", decompose);
+  els.dlZip.addEventListener("click", () => download("zip"));
+  els.dlPsd.addEventListener("click", () => download("psd"));
+  for (const type of ["dragenter", "dragover"]) {
+    els.drop.addEventListener(type, (ev) => { ev.preventDefault(); els.drop.classList.add("over"); });
+  }
+  for (const type of ["dragleave", "drop"]) {
+    els.drop.addEventListener(type, () => els.drop.classList.remove("over"));
+  }
+  els.drop.addEventListener("drop", (ev) => {
+    ev.preventDefault();
+    choose(ev.dataTransfer.files[0]);
+  });
+
+  els.apiKey.value = localStorage.getItem("liwi-api-key") || "";
+  els.apiKey.addEventListener("change", () => {
+    localStorage.setItem("liwi-api-key", els.apiKey.value.trim());
+    loadModelInfo();
+  });
+
+  async function loadModelInfo() {
+    try {
+      const resp = await fetch(apiBase() + "v1/models", { headers: authHeaders() });
+      if (resp.status === 401) { els.modelInfo.textContent = "model: (API key needed)"; return; }
+      const info = (await resp.json()).data[0];
+      els.modelInfo.textContent = `model: ${info.name || info.uri} · ${info.version || "?"} · ${info.device}`;
+    } catch (_) {
+      els.modelInfo.textContent = "model: unavailable";
+    }
+  }
+  loadModelInfo();
+
+  // For tests and the console: the live state and the compositor.
+  window.liwiViewer = { state, composite, draw };
+})();

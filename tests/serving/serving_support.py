@@ -1,0 +1,103 @@
+"""Shared pieces of the serving tests: limits of the test app, synthetic photos, PNG codecs."""
+
+from __future__ import annotations
+
+import base64
+import io
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+
+from liwi.layers import multiply, over
+
+REPO = Path(__file__).resolve().parents[2]
+
+API_KEY = "test-key-123"
+# Limits of the ``liwi`` test app: small, so the tests can cross them cheaply.
+MAX_BODY_BYTES = 2 * 1024 * 1024
+MAX_PIXELS = 1_000_000
+
+
+def photo(width: int = 96, height: int = 80, seed: int = 0) -> np.ndarray:
+    """A small synthetic 'photo': textured ground, a coloured disc and its soft shadow."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    ground = np.stack(
+        [0.55 + 0.2 * yy / height, 0.6 + 0.1 * xx / width, 0.5 + 0.0 * xx], axis=2
+    ) + rng.normal(0, 0.02, (height, width, 3))
+    cx, cy, r = width * 0.45, height * 0.45, min(width, height) * 0.22
+    shadow = np.exp(-(((xx - cx - r * 0.6) / (1.2 * r)) ** 2 + ((yy - cy - r) / (0.5 * r)) ** 2))
+    img = ground * (1 - 0.5 * shadow)[..., None]
+    disc = np.clip(r - np.hypot(xx - cx, yy - cy) + 0.5, 0, 1)[..., None]
+    img = disc * np.array([0.85, 0.2, 0.15]) + (1 - disc) * img
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def png_bytes(arr: np.ndarray) -> bytes:
+    from liwi.imageio import encode_png
+
+    return encode_png(arr)
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(data)), dtype=np.float32) / 255.0
+
+
+def recompose(body: dict) -> np.ndarray:
+    """Composite the returned layer PNGs back to front with liwi.layers' math."""
+    out = None
+    for layer in body["layers"]:
+        px = decode_png(base64.b64decode(layer["png"]))
+        if layer["kind"] == "background":
+            out = px[..., :3]
+        elif layer["blend"] == "multiply":
+            out = multiply(out, px[..., :3], px[..., 3])
+        else:
+            out = over(out, px[..., :3], px[..., 3])
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(urls: list[str], proc: subprocess.Popen, log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    pending = list(urls)
+    while pending:
+        if proc.poll() is not None:
+            raise RuntimeError(f"liwi serve exited with {proc.returncode}:\n{tail(log)}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not ready after {timeout_s}s: {pending}\n{tail(log)}")
+        try:
+            if requests.get(pending[0] + "/readyz", timeout=5).status_code == 200:
+                pending.pop(0)
+                continue
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+
+
+def tail(path: Path, n: int = 60) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+
+
+def stop_by_pid(proc: subprocess.Popen) -> None:
+    """SIGINT (Ctrl-C: Serve and Ray shut down), then SIGKILL if it hangs."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
