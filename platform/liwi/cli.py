@@ -14,7 +14,10 @@ import sys
 from liwi import __version__
 
 # (name, module, one-line help). Add a subcommand by adding one line here.
-COMMANDS: list[tuple[str, str, str]] = []
+COMMANDS: list[tuple[str, str, str]] = [
+    ("submit", "liwi.commands.submit", "submit a job (decompose/train/evaluate) to a Ray cluster"),
+    ("jobs", "liwi.commands.jobs", "list, inspect, follow and stop jobs on a Ray cluster"),
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
