@@ -104,6 +104,9 @@ def test_entrypoint_and_config_checks(tmp_path):
     assert build_entrypoint("train", "jobs/configs/a b.yaml") == (
         "python jobs/train.py --config 'jobs/configs/a b.yaml'"
     )
+    assert build_entrypoint("decompose", "c.yaml", ["--input", "s3://b/p q"]) == (
+        "python jobs/decompose.py --config c.yaml --input 's3://b/p q'"
+    )
     with pytest.raises(SubmitError, match="unknown job"):
         build_entrypoint("nope", "x.yaml")
     repo = tmp_path / "repo"
@@ -169,7 +172,9 @@ def _fake_repo(root: Path) -> Path:
             """
             import argparse, os, pathlib, yaml
             import liwi
-            p = argparse.ArgumentParser(); p.add_argument("--config"); a = p.parse_args()
+            p = argparse.ArgumentParser(); p.add_argument("--config"); p.add_argument("--flag")
+            a = p.parse_args()
+            print("flag", a.flag)
             print("answer", yaml.safe_load(open(a.config))["answer"])
             print("liwi", liwi.__version__, liwi.__file__)
             print("endpoint", os.environ.get("AWS_ENDPOINT_URL"))
@@ -190,11 +195,12 @@ def test_submit_runs_the_job_script_with_its_config(head, as_user, tmp_path, cap
         [
             "submit", "decompose", "--address", head.dashboard_url, "--working-dir", str(repo),
             "--config", str(repo / "jobs/configs/tiny.yaml"), "--env", "EXTRA=1", "--wait",
+            "--job-args", "--flag 'two words'",
         ]
     )  # fmt: skip
     out = capsys.readouterr().out
     assert rc == 0, out
-    assert "answer 42" in out
+    assert "answer 42" in out and "flag two words" in out
     assert f"liwi {__version__}" in out and "_ray_pkg_" in out  # liwi came via py_modules
     assert "endpoint http://127.0.0.1:9" in out
     assert "secret None" in out and "never-send-this" not in out

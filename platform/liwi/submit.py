@@ -242,11 +242,11 @@ def config_in_working_dir(config: str | os.PathLike[str], working_dir: Path) -> 
     return rel.as_posix()
 
 
-def build_entrypoint(job: str, config_rel: str) -> str:
-    """``python jobs/<job>.py --config <config>``, shell-quoted."""
+def build_entrypoint(job: str, config_rel: str, job_args: Sequence[str] = ()) -> str:
+    """``python jobs/<job>.py --config <config> [job_args…]``, shell-quoted."""
     if job not in JOB_SCRIPTS:
         raise SubmitError(f"unknown job {job!r}; choose one of {', '.join(JOB_SCRIPTS)}")
-    return f"python {JOB_SCRIPTS[job]} --config {shlex.quote(config_rel)}"
+    return shlex.join(["python", JOB_SCRIPTS[job], "--config", config_rel, *job_args])
 
 
 def build_runtime_env(
@@ -300,14 +300,15 @@ class RayJobs:
         *,
         extra_env: Mapping[str, str] | None = None,
         working_dir: str | os.PathLike[str] | None = None,
+        job_args: Sequence[str] = (),
     ) -> str:
-        """Submit ``jobs/<job>.py --config <config>``; return the submission id."""
+        """Submit ``jobs/<job>.py --config <config> [job_args…]``; return the submission id."""
         wd = Path(working_dir).resolve() if working_dir else default_repo_root()
         if job in JOB_SCRIPTS and not (wd / JOB_SCRIPTS[job]).is_file():
             raise SubmitError(
                 f"{wd / JOB_SCRIPTS[job]} not found: is --working-dir the repository?"
             )
-        entrypoint = build_entrypoint(job, config_in_working_dir(config, wd))
+        entrypoint = build_entrypoint(job, config_in_working_dir(config, wd), job_args)
         submission_id = f"liwi-{job}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         return self.submit_entrypoint(
             entrypoint,

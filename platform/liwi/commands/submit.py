@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 JOBS = ("decompose", "train", "evaluate")
@@ -41,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--wait", action="store_true", help="stream the job's logs and exit with its outcome"
     )
+    parser.add_argument(
+        "--job-args",
+        default="",
+        metavar="'ARGS'",
+        help="extra arguments for the job script, one quoted string, e.g. "
+        "--job-args '--input s3://lake/photos --output s3://lake/add/v1'",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
         extra_env = parse_env_pairs(args.env)
         jobs = RayJobs(args.address)
         submission_id = jobs.submit(
-            args.job, args.config, extra_env=extra_env, working_dir=args.working_dir
+            args.job,
+            args.config,
+            extra_env=extra_env,
+            working_dir=args.working_dir,
+            job_args=shlex.split(args.job_args),
         )
         env_vars = jobs.info(submission_id).runtime_env.get("env_vars", {})
         print(f"submitted {submission_id} to {jobs.address}")
