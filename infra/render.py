@@ -41,7 +41,7 @@ JOBS: dict[str, tuple[str, tuple[str, ...], int]] = {
         ("--input", "s3://liwi/lake/photos", "--output", "s3://liwi/tables/add-v1"),
         6 * 3600,
     ),
-    "train": ("jobs/configs/train.yaml", (), 24 * 3600),
+    "train": ("jobs/configs/train_gpu.yaml", (), 24 * 3600),  # DDP on the GPU group
     "evaluate": ("jobs/configs/evaluate.yaml", (), 3 * 3600),
 }
 
