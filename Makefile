@@ -12,15 +12,15 @@ demo: setup
 	$(VENV)/bin/liwi demo
 
 test: setup
-	$(PYTHON) -m ruff check platform tests jobs serve benchmarks
-	$(PYTHON) -m ruff format --check platform tests jobs serve benchmarks
+	$(PYTHON) -m ruff check platform tests jobs serve benchmarks infra
+	$(PYTHON) -m ruff format --check platform tests jobs serve benchmarks infra
 	$(PYTHON) -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)
 
 test-all: setup
 	$(PYTHON) -m pytest -m "not gpu" $(PYTEST_ARGS)
 
 lint:
-	$(PYTHON) -m ruff check platform tests jobs serve benchmarks
+	$(PYTHON) -m ruff check platform tests jobs serve benchmarks infra
 
 format:
 	$(PYTHON) -m ruff format platform tests jobs serve benchmarks
