@@ -12,19 +12,20 @@ demo: setup
 	$(VENV)/bin/liwi demo
 
 test: setup
-	$(PYTHON) -m ruff check platform tests jobs serve benchmarks infra
-	$(PYTHON) -m ruff format --check platform tests jobs serve benchmarks infra
+	@bash scripts/setup_test_system.sh
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)
 
 test-all: setup
 	$(PYTHON) -m pytest -m "not gpu" $(PYTEST_ARGS)
 
 lint:
-	$(PYTHON) -m ruff check platform tests jobs serve benchmarks infra
+	$(PYTHON) -m ruff check .
 
 format:
-	$(PYTHON) -m ruff format platform tests jobs serve benchmarks
-	$(PYTHON) -m ruff check --fix platform tests jobs serve benchmarks
+	$(PYTHON) -m ruff format .
+	$(PYTHON) -m ruff check --fix .
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info platform/*.egg-info

@@ -15,6 +15,7 @@ from liwi import __version__
 
 # (name, module, one-line help). Add a subcommand by adding one line here.
 COMMANDS: list[tuple[str, str, str]] = [
+    ("synth", "liwi.commands.synth", "Generate synthetic layered data (image lake + layer table)."),
     ("submit", "liwi.commands.submit", "submit a job (decompose/train/evaluate) to a Ray cluster"),
     ("jobs", "liwi.commands.jobs", "list, inspect, follow and stop jobs on a Ray cluster"),
 ]

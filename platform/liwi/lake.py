@@ -45,6 +45,7 @@ class Lake:
     fs: pafs.FileSystem
     root: str  # path on ``fs`` (bucket/prefix for S3, absolute path locally)
     scheme: str  # "file" or "s3"
+    allow_bucket_creation: bool = True  # S3 only: create a missing bucket on first write
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -61,8 +62,15 @@ class Lake:
         if parsed.scheme == "s3":
             if not parsed.netloc:
                 raise LakeError(f"S3 URI has no bucket: {uri!r} (expected s3://bucket/prefix)")
+            opts = s3 or S3Options()
             root = (parsed.netloc + "/" + parsed.path.strip("/")).rstrip("/")
-            return cls(uri=uri, fs=s3_filesystem(s3 or S3Options()), root=root, scheme="s3")
+            return cls(
+                uri=uri,
+                fs=s3_filesystem(opts),
+                root=root,
+                scheme="s3",
+                allow_bucket_creation=opts.allow_bucket_creation,
+            )
         raise LakeError(f"unsupported lake URI scheme {parsed.scheme!r} in {uri!r}")
 
     # -- paths ------------------------------------------------------------------------
@@ -77,7 +85,13 @@ class Lake:
     def child(self, *parts: str) -> Lake:
         """A lake rooted at a sub-folder."""
         sub = self.path(*parts)
-        return Lake(uri=self.uri_of(sub), fs=self.fs, root=sub, scheme=self.scheme)
+        return Lake(
+            uri=self.uri_of(sub),
+            fs=self.fs,
+            root=sub,
+            scheme=self.scheme,
+            allow_bucket_creation=self.allow_bucket_creation,
+        )
 
     # -- listing / IO -----------------------------------------------------------------
     def list(self, extensions: Iterable[str] | None = None, recursive: bool = True) -> list[str]:
@@ -90,14 +104,17 @@ class Lake:
         except FileNotFoundError as exc:
             raise LakeError(f"lake not found: {self.uri}") from exc
         except OSError as exc:
+            if "NO_SUCH_BUCKET" in str(exc):
+                raise LakeError(f"lake not found: {self.uri} (no such bucket)") from exc
             raise LakeError(f"cannot list {self.uri}: {_redact(exc)}") from exc
         out = []
         for info in infos:
             if info.type != pafs.FileType.File:
                 continue
             name = info.base_name
-            if name.startswith(".") or ".tmp-" in name:
-                continue
+            rel = info.path[len(self.root) :].strip("/")
+            if ".tmp-" in name or any(part.startswith(".") for part in rel.split("/")):
+                continue  # temporary files of in-flight writes, hidden files and folders
             if exts is None or name.lower().endswith(exts):
                 out.append(info.path)
         return sorted(out)
@@ -107,9 +124,13 @@ class Lake:
         return self.list(IMAGE_EXTENSIONS)
 
     def exists(self, path: str) -> bool:
+        """Whether a file or folder exists at ``path`` (errors other than absence raise)."""
         import pyarrow.fs as pafs
 
-        return self.fs.get_file_info(path).type != pafs.FileType.NotFound
+        try:
+            return self.fs.get_file_info(path).type != pafs.FileType.NotFound
+        except OSError as exc:
+            raise LakeError(f"cannot check {self.uri_of(path)}: {_redact(exc)}") from exc
 
     def read_bytes(self, path: str) -> bytes:
         try:
@@ -121,24 +142,48 @@ class Lake:
             raise LakeError(f"cannot read {self.uri_of(path)}: {_redact(exc)}") from exc
 
     def write_bytes(self, path: str, data: bytes) -> None:
-        """Write atomically: a temporary name first, then move into place.
+        """Write atomically: readers see the old content or the new, never a partial file.
 
-        On S3 an object PUT is already atomic (readers see the old or the new object);
-        there the temporary step is skipped.
+        Locally the bytes go to a hidden temporary name in the same folder, are flushed to
+        disk, then renamed into place; a failed write removes the temporary file and leaves
+        any old content untouched. On S3 an object PUT is already atomic, so the temporary
+        step is skipped; a missing bucket is created when ``S3Options.allow_bucket_creation``.
         """
-        parent = posixpath.dirname(path)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"write_bytes needs bytes, got {type(data).__name__}")
+        if self.scheme == "file":
+            self._write_local(path, bytes(data))
+            return
         try:
-            if self.scheme == "file":
-                self.fs.create_dir(parent, recursive=True)
-                tmp = posixpath.join(parent, f".tmp-{uuid.uuid4().hex}-{posixpath.basename(path)}")
-                with self.fs.open_output_stream(tmp) as f:
-                    f.write(data)
-                os.replace(tmp, path)
-            else:
-                with self.fs.open_output_stream(path) as f:
-                    f.write(data)
+            self._put(path, data)
         except OSError as exc:
-            raise LakeError(f"cannot write {self.uri_of(path)}: {_redact(exc)}") from exc
+            if not (self.allow_bucket_creation and "NO_SUCH_BUCKET" in str(exc)):
+                raise LakeError(f"cannot write {self.uri_of(path)}: {_redact(exc)}") from exc
+            try:  # first write into a new bucket: create it, then retry once
+                self.fs.create_dir(path.split("/", 1)[0], recursive=False)
+                self._put(path, data)
+            except OSError as exc2:
+                raise LakeError(f"cannot write {self.uri_of(path)}: {_redact(exc2)}") from exc2
+
+    def _put(self, path: str, data: bytes) -> None:
+        with self.fs.open_output_stream(path) as f:
+            f.write(data)
+
+    def _write_local(self, path: str, data: bytes) -> None:
+        parent = os.path.dirname(path)
+        tmp = os.path.join(parent, f".tmp-{uuid.uuid4().hex}-{os.path.basename(path)}")
+        try:
+            os.makedirs(parent, exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise LakeError(f"cannot write {self.uri_of(path)}: {exc}") from exc
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
     def delete(self, path: str) -> None:
         self.fs.delete_file(path)

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from liwi.lake import Lake, S3Options
+from liwi.lake import Lake, LakeError, S3Options
 from liwi.schema import LAYER_TABLE_SCHEMA, SchemaError, rows_to_table, validate_table
 
 PART_PREFIX = "part-"
@@ -31,10 +31,15 @@ def write_table(
     lake: Lake | str,
     name: str | None = None,
     validate: bool = True,
+    s3: S3Options | None = None,
 ) -> str:
-    """Write one Parquet part under ``lake``; returns its path on the lake's filesystem."""
+    """Write one Parquet part under ``lake``; returns its path on the lake's filesystem.
+
+    The part name is deterministic (``name`` or a hash of the sample ids), so writing the
+    same rows again replaces the part instead of adding a duplicate.
+    """
     if isinstance(lake, str):
-        lake = Lake.from_uri(lake)
+        lake = Lake.from_uri(lake, s3=s3)
     if isinstance(table, list):
         table = rows_to_table(table)
     if validate:
@@ -47,17 +52,17 @@ def write_table(
     return path
 
 
-def list_parts(lake: Lake | str) -> list[str]:
-    """Paths of the table's Parquet parts (empty if the table does not exist yet)."""
+def list_parts(lake: Lake | str, s3: S3Options | None = None) -> list[str]:
+    """Sorted paths of the table's Parquet parts (empty if the table does not exist yet)."""
     if isinstance(lake, str):
-        lake = Lake.from_uri(lake)
-    if not lake.exists(lake.root):
-        return []
-    return [
-        p
-        for p in lake.list([".parquet"], recursive=False)
-        if p.rsplit("/", 1)[-1].startswith(PART_PREFIX)
-    ]
+        lake = Lake.from_uri(lake, s3=s3)
+    try:
+        paths = lake.list([".parquet"], recursive=False)
+    except LakeError as exc:
+        if str(exc).startswith("lake not found"):
+            return []
+        raise
+    return [p for p in paths if p.rsplit("/", 1)[-1].startswith(PART_PREFIX)]
 
 
 def read_table(
@@ -76,8 +81,11 @@ def read_table(
         return empty.select(columns) if columns else empty
     tables = []
     for p in parts:
-        with lake.fs.open_input_file(p) as f:
-            t = pq.read_table(f, columns=columns)
+        data = lake.read_bytes(p)
+        try:
+            t = pq.read_table(pa.BufferReader(data), columns=columns)
+        except (pa.ArrowInvalid, KeyError) as exc:
+            raise SchemaError(f"cannot read part {lake.uri_of(p)}: {exc}") from exc
         tables.append(t)
     try:
         table = pa.concat_tables(tables)
@@ -88,7 +96,7 @@ def read_table(
     return table
 
 
-def read_sample_ids(lake: Lake | str) -> set[str]:
+def read_sample_ids(lake: Lake | str, s3: S3Options | None = None) -> set[str]:
     """The sample ids already present in a table (for resumable jobs)."""
-    t = read_table(lake, columns=["sample_id"], validate=False)
+    t = read_table(lake, columns=["sample_id"], s3=s3, validate=False)
     return set(t.column("sample_id").to_pylist())

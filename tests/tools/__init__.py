@@ -1,0 +1,1 @@
+"""Tests of liwi.tools (package so helper modules import relatively)."""
