@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,6 +103,7 @@ def start_ray_head(
     num_cpus: int = 1,
     auth_token: str | None = None,
     env: Mapping[str, str] | None = None,
+    extra_args: Sequence[str] = (),
     ready_timeout_s: float = 90.0,
 ) -> RayHead:
     """Start a head on this machine with the dashboard on 127.0.0.1.
@@ -110,6 +111,7 @@ def start_ray_head(
     ``auth_token`` turns Ray's token authentication on (``RAY_AUTH_MODE=token``) with that
     token; ``None`` turns it off. ``env`` adds variables to the head's environment, which
     every job driver and worker inherits (that is how jobs get S3 credentials here).
+    ``extra_args`` go to ``ray start`` as they are (e.g. ``--object-store-memory=…``).
     """
     temp_dir = Path(tempfile.mkdtemp(prefix="liwi-ray-", dir="/tmp"))
     ports = {flag: free_port() for flag in _PORT_FLAGS}
@@ -134,6 +136,7 @@ def start_ray_head(
         f"--temp-dir={temp_dir / 't'}",
         "--disable-usage-stats",
         *[f"{flag}={port}" for flag, port in ports.items()],
+        *extra_args,
     ]
     log = temp_dir / "ray-start.log"
     with open(log, "wb") as out:
