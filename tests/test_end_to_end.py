@@ -201,7 +201,7 @@ def test_end_to_end_on_real_servers(tmp_path, monkeypatch, capsys):
             photos = sorted((REPO / "data" / "sample_lake").glob("*.jpg"))[:N_PHOTOS]
             lake = Lake.from_uri(f"{s3_root}/lake/photos")
             for photo in photos:
-                lake.write_bytes(photo.name, photo.read_bytes())
+                lake.write_bytes(lake.path(photo.name), photo.read_bytes())
             assert len(lake.list_images()) == N_PHOTOS
 
         with capsys.disabled(), phases("decompose job (S3 → Parquet on S3)"):
