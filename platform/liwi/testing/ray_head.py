@@ -117,6 +117,8 @@ def start_ray_head(
     ports = {flag: free_port() for flag in _PORT_FLAGS}
     head_env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     head_env.update(env or {})
+    # Job entrypoints say `python …`: make that this interpreter (a venv need not be active).
+    head_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), head_env.get("PATH", "")])
     head_env["HOME"] = str(temp_dir / "home")  # keep ~/.ray/auth_token out of the real home
     (temp_dir / "home").mkdir()
     if auth_token:
