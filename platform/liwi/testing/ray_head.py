@@ -104,7 +104,7 @@ def start_ray_head(
     auth_token: str | None = None,
     env: Mapping[str, str] | None = None,
     extra_args: Sequence[str] = (),
-    ready_timeout_s: float = 90.0,
+    ready_timeout_s: float = 300.0,  # ~10 s on an idle 2-core box; minutes on a swamped one
 ) -> RayHead:
     """Start a head on this machine with the dashboard on 127.0.0.1.
 
@@ -154,7 +154,13 @@ def start_ray_head(
         auth_token=auth_token,
     )
     try:
-        rc = proc.wait(timeout=ready_timeout_s)
+        try:
+            rc = proc.wait(timeout=ready_timeout_s)
+        except subprocess.TimeoutExpired:
+            raise RayHeadError(
+                f"`ray start` still running after {ready_timeout_s:.0f}s:\n"
+                + log.read_text()[-3000:]
+            ) from None
         if rc != 0:
             raise RayHeadError(f"`ray start` exited {rc}:\n{log.read_text()[-3000:]}")
         _wait_ready(head, time.monotonic() + ready_timeout_s)
