@@ -25,6 +25,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("convert", "liwi.commands.convert", "convert Crello / DIS-5K into layer tables"),
     ("decompose", "liwi.commands.decompose", "ADD job: decompose an image lake into layer tables"),
     ("serve", "liwi.commands.serve", "Run the HTTP API and web viewer (Ray Serve) locally."),
+    ("submit", "liwi.commands.submit", "submit a job (decompose/train/evaluate) to a Ray cluster"),
+    ("jobs", "liwi.commands.jobs", "list, inspect, follow and stop jobs on a Ray cluster"),
 ]
 
 
