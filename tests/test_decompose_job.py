@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -11,7 +12,7 @@ from liwi.cli import main
 from liwi.config import ConfigError
 from liwi.decompose_job import DecomposeConfig, run
 from liwi.sample_photos import bad_input_files, procedural_photo
-from liwi.schema import row_to_stack
+from liwi.schema import image_of, row_to_stack
 from liwi.table import list_parts, read_table
 
 CONFIG = Path(__file__).parents[1] / "jobs" / "configs" / "decompose.yaml"
@@ -55,7 +56,7 @@ def test_loop_run_accounts_for_every_input_and_resumes(tmp_path):
     n = make_lake(tmp_path / "lake")
     out = str(tmp_path / "out")
     config = DecomposeConfig.from_yaml(
-        CONFIG, input=str(tmp_path / "lake"), output=out, runner="loop", **FAST
+        CONFIG, input=str(tmp_path / "lake"), output=out, runner="loop", recombine=2, **FAST
     )
     summary = run(config)
     c = counts(out)
@@ -86,8 +87,17 @@ def test_loop_run_accounts_for_every_input_and_resumes(tmp_path):
     assert sum(report["error_reasons"].values()) == c["errors"]
     with Image.open(tmp_path / "out" / "report" / "report.png") as png:
         assert png.size[0] > 800
+    # recombined samples: layers from different photos, exact by construction
+    recombined = read_table(f"{out}/recombined").to_pylist()
+    assert summary["recombined"] == len(recombined) == 2
+    for row in recombined:
+        fg, bg = row["source_uri"][len("recombined:") :].split("|")
+        assert fg != bg
+        assert np.abs(row_to_stack(row).composite() - image_of(row)).max() <= 2.5 / 255
     # a second run writes nothing new
-    parts = {t: sorted(list_parts(f"{out}/{t}")) for t in ("layers", "rejects", "errors")}
+    parts = {
+        t: sorted(list_parts(f"{out}/{t}")) for t in ("layers", "rejects", "errors", "recombined")
+    }
     mtimes = {p: Path(p).stat().st_mtime_ns for ps in parts.values() for p in ps}
     again = run(config)
     assert again["counts"] == {"ok": 0, "rejected": 0, "error": 0, "skipped": n}
@@ -136,8 +146,9 @@ def test_s3_to_s3(s3_bucket_uri, ray_local):
     assert sum(t.num_rows for t in tables.values()) == 4
     assert tables["errors"].column("source_uri").to_pylist() == [f"{src.uri}/truncated.png"]
     assert Lake.from_uri(out).exists(Lake.from_uri(out).path("report", "report.png"))
-    again = run(config)
-    assert again["counts"]["skipped"] == 4
+    # resumption on S3 (the runner does not matter for it; the loop saves Ray's actor start-up)
+    again = run(config.model_copy(update={"runner": "loop"}))
+    assert again["counts"]["skipped"] == 4 and again["processed"] == 0
 
 
 def test_cli_runs_the_job(tmp_path, capsys):
