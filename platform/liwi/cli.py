@@ -15,6 +15,7 @@ from liwi import __version__
 
 # (name, module, one-line help). Add a subcommand by adding one line here.
 COMMANDS: list[tuple[str, str, str]] = [
+    ("demo", "liwi.commands.demo", "run the main job on the embedded defaults (sample lake)"),
     ("predict", "liwi.commands.predict", "decompose photos into layer folders (PNG/PSD)"),
     ("train-local", "liwi.commands.train_local", "train the decomposition model in one process"),
     ("synth", "liwi.commands.synth", "Generate synthetic layered data (image lake + layer table)."),
