@@ -14,7 +14,9 @@ def test_help_is_fast_and_light():
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    elapsed, heavy = out.stdout.strip().splitlines() + [""] * (2 - len(out.stdout.strip().splitlines()))
+    elapsed, heavy = out.stdout.strip().splitlines() + [""] * (
+        2 - len(out.stdout.strip().splitlines())
+    )
     assert heavy == "", f"heavy modules imported by the CLI parser: {heavy}"
     assert float(elapsed) < 1.0
 

@@ -78,4 +78,6 @@ def test_zip_round_trip_recomposes():
         else:
             out = a * rgba[..., :3] + (1 - a) * out
     assert np.abs(out - stack.composite()).mean() < 2 / 255
-    assert {"background.png", "foreground.png", "shadow.png", "recomposed.png"} <= set(zf.namelist())
+    assert {"background.png", "foreground.png", "shadow.png", "recomposed.png"} <= set(
+        zf.namelist()
+    )

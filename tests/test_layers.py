@@ -79,7 +79,9 @@ def test_stack_order_and_manifest():
     a1[1:3, 1:4] = 1.0
     s1 = np.ones((H, W), np.float32)
     s1[3:5, 1:4] = 0.5
-    stack = LayerStack.from_arrays(bg, [np.ones((H, W, 3)), np.zeros((H, W, 3))], [a1, a1 * 0.5], [s1, None])
+    stack = LayerStack.from_arrays(
+        bg, [np.ones((H, W, 3)), np.zeros((H, W, 3))], [a1, a1 * 0.5], [s1, None]
+    )
     names = [layer.name for layer in stack.layers()]
     assert names == ["background", "shadow_1", "object_1", "object_2"]
     assert [layer.blend for layer in stack.layers()] == ["normal", "multiply", "normal", "normal"]

@@ -50,7 +50,13 @@ def make_rows(k: int = 4) -> list[dict]:
                 agent_trace=[{"tool": "synth", "seed": i}],
             )
         )
-    rows.append(error_row(sample_id=sample_id_for(b"bad"), source_uri="/lake/bad.jpg", reason="empty file (0 bytes)"))
+    rows.append(
+        error_row(
+            sample_id=sample_id_for(b"bad"),
+            source_uri="/lake/bad.jpg",
+            reason="empty file (0 bytes)",
+        )
+    )
     return rows
 
 
@@ -100,14 +106,20 @@ def test_writer_is_deterministic_and_duckdb_reads_it(tmp_path):
     glob = str(tmp_path / "t" / "*.parquet")
     counts = dict(con.execute(f"SELECT status, count(*) FROM '{glob}' GROUP BY status").fetchall())
     assert counts == {"ok": 4, "error": 1}
-    types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM '{glob}')").fetchall())
+    types = dict(
+        con.execute(
+            f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM '{glob}')"
+        ).fetchall()
+    )
     assert types["width"] == "INTEGER"
     assert types["image"] == "BLOB"
     assert types["created_at"].startswith("TIMESTAMP")
     assert "STRUCT(rgba BLOB, shadow BLOB, bbox INTEGER[]" in types["objects"]
     n_obj = con.execute(f"SELECT sum(len(objects)) FROM '{glob}'").fetchone()[0]
     assert n_obj == 1 + 2 + 1 + 2
-    psnr = con.execute(f"SELECT scores['psnr'] FROM '{glob}' WHERE status = 'ok' ORDER BY 1").fetchall()
+    psnr = con.execute(
+        f"SELECT scores['psnr'] FROM '{glob}' WHERE status = 'ok' ORDER BY 1"
+    ).fetchall()
     assert [p[0] for p in psnr] == [40.0, 41.0, 42.0, 43.0]
 
 

@@ -35,7 +35,9 @@ class JobConfig(BaseModel):
         return cls.from_dict(data, source=str(path), **overrides)
 
     @classmethod
-    def from_dict(cls: type[T], data: dict[str, Any], source: str = "<dict>", **overrides: Any) -> T:
+    def from_dict(
+        cls: type[T], data: dict[str, Any], source: str = "<dict>", **overrides: Any
+    ) -> T:
         merged = {**data, **{k: v for k, v in overrides.items() if v is not None}}
         try:
             return cls.model_validate(merged)
