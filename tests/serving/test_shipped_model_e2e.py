@@ -15,7 +15,8 @@ import sys
 import numpy as np
 import pytest
 import requests
-from serving_support import (
+
+from serving.serving_support import (
     REPO,
     decode_png,
     free_port,

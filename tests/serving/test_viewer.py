@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from serving_support import API_KEY, decode_png, photo, png_bytes
 
 from liwi.layers import multiply, over
+from serving.serving_support import API_KEY, decode_png, photo, png_bytes
 
 pytestmark = pytest.mark.integration
 
