@@ -46,6 +46,7 @@ TERMS = {
     "alpha_l1": "alpha",
     "alpha_gradient": "alpha",
     "alpha_laplacian": "alpha",
+    "alpha_iou": "alpha",
     "shadow_attenuation": "shadow",
     "shadow_background": "background",
 }
@@ -100,3 +101,12 @@ def test_config_rejects_unknown_terms_and_negative_weights():
         LossConfig(perceptual=1.0)
     with pytest.raises(ValueError):
         LossConfig(alpha_l1=-1.0)
+
+
+def test_alpha_iou_punishes_the_empty_matte_and_spurious_alpha():
+    pred, target = perfect_pair()
+    empty = dict(pred, alpha=torch.zeros_like(pred["alpha"]))
+    assert float(losses.alpha_iou(empty, target)) == pytest.approx(1.0)
+    nothing = dict(target, alpha=torch.zeros_like(target["alpha"]))
+    assert float(losses.alpha_iou(empty, nothing)) == pytest.approx(0.0)
+    assert float(losses.alpha_iou(pred, nothing)) == pytest.approx(float(pred["alpha"].mean()))

@@ -31,6 +31,9 @@ class LossConfig(BaseModel):
     alpha_l1: float = Field(1.0, ge=0)  # alpha matte
     alpha_gradient: float = Field(0.5, ge=0)  # finite-difference gradients of alpha
     alpha_laplacian: float = Field(1.0, ge=0)  # 3 band-pass Laplacian levels of alpha
+    # 1 − soft IoU of alpha per sample: scale-free, so small objects weigh as much as big
+    # ones and "alpha = 0 everywhere" (the L1 optimum before objects are found) costs 1.
+    alpha_iou: float = Field(1.0, ge=0)
     shadow_attenuation: float = Field(1.0, ge=0)  # shadow-guided: explicit attenuation S
     shadow_background: float = Field(2.0, ge=0)  # shadow-guided: shadow-free B in shadow
     degradation_restoration: float = Field(1.0, ge=0)  # clean α/F from degraded inputs
@@ -150,6 +153,21 @@ def degradation_restoration(pred, target, sample_weight=None):
     )
 
 
+def alpha_iou(pred, target, sample_weight=None):
+    """Mean over samples of 1 − Σmin(α, α̂)/Σmax(α, α̂); empty targets score mean(α̂)."""
+    import torch
+
+    p, t = pred["alpha"].flatten(1), target["alpha"].flatten(1)
+    inter = torch.minimum(p, t).sum(1)
+    union = torch.maximum(p, t).sum(1)
+    has_object = t.sum(1) > 1e-3
+    per_sample = torch.where(has_object, 1.0 - inter / union.clamp_min(EPS), p.mean(1))
+    if sample_weight is None:
+        return per_sample.mean()
+    w = sample_weight.view(-1).float()
+    return (per_sample * w).sum() / w.sum().clamp_min(EPS)
+
+
 # Terms scored on the clean samples, in LossConfig field order.
 CLEAN_TERMS = {
     "recomposition": recomposition_loss,
@@ -158,6 +176,7 @@ CLEAN_TERMS = {
     "alpha_l1": alpha_l1,
     "alpha_gradient": alpha_gradient,
     "alpha_laplacian": alpha_laplacian,
+    "alpha_iou": alpha_iou,
     "shadow_attenuation": shadow_attenuation,
     "shadow_background": shadow_background,
 }

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from serving_support import (
+
+from serving.serving_support import (
     API_KEY,
     MAX_BODY_BYTES,
     MAX_PIXELS,

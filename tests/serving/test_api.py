@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import requests
-from serving_support import (
+
+from serving.serving_support import (
     API_KEY,
     MAX_BODY_BYTES,
     MAX_PIXELS,

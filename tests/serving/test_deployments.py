@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from serving_support import photo
 
 from liwi.layers import LayerStack
 from liwi.serving.deployments import LiwiModel, describe_model, to_predictor_prompt
 from liwi.serving.requests import ApiError, PromptSpec
+from serving.serving_support import photo
 
 
 @pytest.fixture(scope="module")

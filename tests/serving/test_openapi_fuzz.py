@@ -12,7 +12,8 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
-from serving_support import API_KEY
+
+from serving.serving_support import API_KEY
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,6 @@ import pickle
 
 import numpy as np
 import pytest
-from serving_support import photo, png_bytes
 
 from liwi.serving.requests import (
     ApiError,
@@ -21,6 +20,7 @@ from liwi.serving.requests import (
 )
 from liwi.serving.schemas import PromptIn
 from liwi.serving.settings import ServeAppArgs
+from serving.serving_support import photo, png_bytes
 
 SETTINGS = ServeAppArgs(max_pixels=10_000, max_layers_limit=5)
 PNG = png_bytes(photo(96, 80))

@@ -7,6 +7,7 @@ Slow (a second local Ray, the real-size model), so it runs with `make test-all`.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -14,11 +15,11 @@ import sys
 import numpy as np
 import pytest
 import requests
-from serving_support import (
+
+from serving.serving_support import (
     REPO,
     decode_png,
     free_port,
-    photo,
     png_bytes,
     recompose,
     stop_by_pid,
@@ -47,11 +48,19 @@ def test_liwi_serve_with_the_shipped_model(tmp_path):
         wait_ready([url], proc, log, 300)
         info = requests.get(url + "/v1/models", timeout=30).json()["data"][0]
         assert info["uri"] == "default" and info["version"].startswith("sha256:")
-        image = photo(320, 256, seed=7)
+        # A synthetic sample like the model's training data, prompted with the object's box
+        # (the shipped model peels little without a prompt).
+        from liwi.imageio import decode_rgb
+        from liwi.synth.backgrounds import load_photos
+        from liwi.synth.generator import SampleSpec, generate
+
+        sample = generate(SampleSpec(seed=1, index=0, size=256, n_objects=1), load_photos())
+        image = decode_rgb(sample.image)
+        box = list(sample.stack.objects[-1].bbox)
         resp = requests.post(
             url + "/v1/decompose",
             files={"image": ("photo.png", png_bytes(image), "image/png")},
-            data={"max_layers": "3"},
+            data={"max_layers": "3", "prompt": json.dumps({"box": box})},
             timeout=120,
         )
         assert resp.status_code == 200, resp.text

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from serving_support import API_KEY, decode_png, photo, png_bytes
 
 from liwi.layers import multiply, over
+from serving.serving_support import API_KEY, decode_png, photo, png_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -176,6 +176,25 @@ def test_viewer_end_to_end(server, browser, tmp_path):
     with page.expect_download(timeout=60000) as dl:
         page.click("#dl-psd")
     assert Path(dl.value.path()).read_bytes()[:4] == b"8BPS"  # PSD signature
+
+    # 6. Prompt with a box: drawn on the canvas, sent as prompt.box, decomposed again.
+    page.wait_for_selector("body[data-state=ready]")
+    page.check("#box-mode")
+    x0, y0, x1, y1 = 60, 40, 200, 180  # image pixels
+    page.mouse.move(box["x"] + x0 * sx, box["y"] + y0 * sy)
+    page.mouse.down()
+    page.mouse.move(box["x"] + x1 * sx, box["y"] + y1 * sy, steps=5)
+    page.mouse.up()
+    page.wait_for_function(
+        "window.liwiViewer.state.response && "
+        "window.liwiViewer.state.response.manifest.meta.prompted === true",
+        timeout=60000,
+    )
+    page.wait_for_selector("body[data-state=ready]")
+    sent = page.evaluate("window.liwiViewer.state.box")
+    assert all(abs(a - b) <= 1 for a, b in zip(sent, [x0, y0, x1, y1], strict=True)), sent
+    assert "for box" in page.inner_text("#status")
+    page.screenshot(path=str(ARTIFACTS / "viewer-box.png"), full_page=True)
 
     assert errors == [], errors
     assert "error" not in (page.get_attribute("#status", "class") or "")

@@ -11,7 +11,8 @@
     file: $("file"), drop: $("drop"), dropText: $("drop-text"), run: $("run"),
     status: $("status"), view: $("view"), layers: $("layers"), shadows: $("shadows"),
     reset: $("reset"), dlZip: $("dl-zip"), dlPsd: $("dl-psd"), maxLayers: $("max-layers"),
-    apiKey: $("api-key"), modelInfo: $("model-info"),
+    apiKey: $("api-key"), modelInfo: $("model-info"), boxMode: $("box-mode"),
+    clearBox: $("clear-box"),
   };
   // Alpha above which a click grabs an object (straight alpha, 0..1).
   const HIT_ALPHA = 0.3;
@@ -26,6 +27,8 @@
     offsets: [],        // per object [dx, dy] in image pixels
     shadows: true,
     drag: null,         // {object, startX, startY, baseDx, baseDy}
+    box: null,          // prompt box [x0, y0, x1, y1] in image pixels, or null
+    boxDraft: null,     // the box being drawn: {x0, y0, x1, y1}
     frames: 0,          // composites drawn (tests wait on this)
   };
 
@@ -175,7 +178,18 @@
         img.data[i * 4 + 2] = Math.floor(rgb[i * 3 + 2] * 255 + 0.5);
         img.data[i * 4 + 3] = 255;
       }
-      els.view.getContext("2d").putImageData(img, 0, 0);
+      const ctx = els.view.getContext("2d");
+      ctx.putImageData(img, 0, 0);
+      const b = state.boxDraft || (state.box && { x0: state.box[0], y0: state.box[1],
+                                                  x1: state.box[2], y1: state.box[3] });
+      if (b) {
+        ctx.lineWidth = Math.max(1, Math.round(w / 300));
+        ctx.strokeStyle = "#2f6fde";
+        ctx.setLineDash([6, 4]);
+        ctx.strokeRect(Math.min(b.x0, b.x1), Math.min(b.y0, b.y1),
+                       Math.abs(b.x1 - b.x0), Math.abs(b.y1 - b.y0));
+        ctx.setLineDash([]);
+      }
       state.frames += 1;
       document.body.dataset.frames = String(state.frames);
     });
@@ -203,9 +217,18 @@
     return -1;
   }
 
+  const clampX = (x) => Math.min(state.width, Math.max(0, Math.round(x)));
+  const clampY = (y) => Math.min(state.height, Math.max(0, Math.round(y)));
+
   els.view.addEventListener("pointerdown", (ev) => {
-    if (!state.objects.length) return;
+    if (!state.width) return;
     const [x, y] = imagePoint(ev);
+    if (els.boxMode.checked) {
+      state.boxDraft = { x0: clampX(x), y0: clampY(y), x1: clampX(x), y1: clampY(y) };
+      els.view.setPointerCapture(ev.pointerId);
+      return;
+    }
+    if (!state.objects.length) return;
     const k = objectAt(x, y);
     if (k < 0) return;
     state.drag = { object: k, startX: x, startY: y,
@@ -214,6 +237,13 @@
     els.view.classList.add("dragging");
   });
   els.view.addEventListener("pointermove", (ev) => {
+    if (state.boxDraft) {
+      const [x, y] = imagePoint(ev);
+      state.boxDraft.x1 = clampX(x);
+      state.boxDraft.y1 = clampY(y);
+      draw();
+      return;
+    }
     if (!state.drag) return;
     const [x, y] = imagePoint(ev);
     const d = state.drag;
@@ -221,7 +251,29 @@
                                Math.round(d.baseDy + y - d.startY)];
     draw();
   });
-  const endDrag = () => { state.drag = null; els.view.classList.remove("dragging"); };
+  const endDrag = () => {
+    state.drag = null;
+    els.view.classList.remove("dragging");
+    const b = state.boxDraft;
+    if (!b) return;
+    state.boxDraft = null;
+    const box = [Math.min(b.x0, b.x1), Math.min(b.y0, b.y1),
+                 Math.max(b.x0, b.x1), Math.max(b.y0, b.y1)];
+    if (box[2] - box[0] < 2 || box[3] - box[1] < 2) { draw(); return; }  // a click, not a box
+    state.box = box;
+    els.boxMode.checked = false;
+    els.view.classList.remove("boxing");
+    els.clearBox.disabled = false;
+    decompose();
+  };
+  els.boxMode.addEventListener("change", () => {
+    els.view.classList.toggle("boxing", els.boxMode.checked);
+  });
+  els.clearBox.addEventListener("click", () => {
+    state.box = null;
+    els.clearBox.disabled = true;
+    decompose();
+  });
   els.view.addEventListener("pointerup", endDrag);
   els.view.addEventListener("pointercancel", endDrag);
 
@@ -237,6 +289,7 @@
     form.append("image", state.file, state.file.name || "image");
     form.append("max_layers", els.maxLayers.value);
     form.append("format", format);
+    if (state.box) form.append("prompt", JSON.stringify({ box: state.box }));
     const resp = await fetch(apiBase() + "v1/decompose", {
       method: "POST", body: form, headers: authHeaders(),
     });
@@ -267,7 +320,8 @@
       const body = await (await post("json")).json();
       await loadStack(body);
       const n = body.layers.length;
-      setStatus(`${body.n_layers} layers (${n} with shadows) in ` +
+      const prompt = state.box ? ` for box [${state.box.join(", ")}]` : "";
+      setStatus(`${body.n_layers} layers (${n} with shadows)${prompt} in ` +
                 `${Math.round(performance.now() - t0)} ms · model ${body.model.version || body.model.uri}`);
     } catch (err) {
       state.response = null;
@@ -302,6 +356,8 @@
   function choose(file) {
     if (!file) return;
     state.file = file;
+    state.box = null;
+    els.clearBox.disabled = true;
     els.dropText.textContent = file.name || "pasted image";
     setBusy(false);
     decompose();
