@@ -6,7 +6,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-
 # Fewest channels per normalisation group: one-channel groups on the small deep feature
 # maps (5×5 at 80 px) have near-zero variance and blew up gradients in training.
 MIN_GROUP_CHANNELS = 4

@@ -16,7 +16,6 @@ from torch.nn import functional as F
 
 from liwi.model.config import ModelConfig
 
-
 # Inputs are clipped to [LOGIT_EPS, 1 − LOGIT_EPS] before the logit (finite residual base).
 LOGIT_EPS = 1e-3
 
