@@ -470,9 +470,15 @@ def download_model(
             )
     except Exception as exc:
         raise TrackingError(f"cannot download model {uri}: {exc}") from exc
+    if local.is_file():  # e.g. runs:/<id>/model.pt: a checkpoint logged as a plain artifact
+        return local
     if local != dst and (local / "MLmodel").is_file() and not (dst / "MLmodel").is_file():
         dst = local
     ckpt = _checkpoint_in(dst)
+    if ckpt is None and not (dst / "MLmodel").is_file():
+        # a folder of plain artifacts (no MLflow model): exactly one checkpoint file in it
+        found = sorted(local.rglob("*.pt")) + sorted(local.rglob("*.pth"))
+        ckpt = found[0] if len(found) == 1 else None
     if ckpt is None:
         raise TrackingError(f"{uri} is not a LiWi model (no '{CHECKPOINT_ARTIFACT}' artifact)")
     return ckpt

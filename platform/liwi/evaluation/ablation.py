@@ -36,6 +36,11 @@ COLUMNS: list[tuple[str, str, str]] = [
     ("bg L1 in shadow", "background_l1_shadow", "↓"),
     ("fg maxFβ", "fg_max_f", "↑"),
     ("fg MAE", "fg_mae", "↓"),
+    # validation losses of the terms every variant trains with (comparable across variants)
+    ("val alpha L1", "val/alpha_l1", "↓"),
+    ("val colour L1", "val/color_l1", "↓"),
+    ("val background L1", "val/background_l1", "↓"),
+    ("val recomposition", "val/recomposition", "↓"),
 ]
 
 
@@ -140,7 +145,10 @@ def run(cfg: AblationConfig, progress: bool = True) -> dict[str, Any]:
                 "train_run": tcfg.name,
                 "mlflow_run_id": result.mlflow_run_id,
                 "val_total": result.metrics.get("val/total"),
-                "metrics": report["headline"],
+                "metrics": {
+                    **report["headline"],
+                    **{k: v for k, v in result.metrics.items() if k.startswith("val/")},
+                },
             }
         )
         _write(out, budget, rows)  # after every variant: a partial table survives a stop

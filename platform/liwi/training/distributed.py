@@ -352,7 +352,7 @@ def train_loop_per_worker(job: dict[str, Any]) -> None:
                     save_and_report(val if do_val else {}, final=step == cfg.steps)
                     reported = True
                 if step == cfg.inject_failure_at_step and rank == world - 1:
-                    _maybe_die(cfg)
+                    _maybe_die(cfg, step - step % cfg.checkpoint_every)
                 if step >= cfg.steps:
                     break
             else:
@@ -373,11 +373,24 @@ def train_loop_per_worker(job: dict[str, Any]) -> None:
         run.end()
 
 
-def _maybe_die(cfg: TrainConfig) -> None:
-    """Kill this worker process the first time (a marker file in storage remembers it)."""
-    marker = Path(cfg.storage_path).expanduser().resolve() / cfg.name / ".liwi-injected-failure"
+def _maybe_die(cfg: TrainConfig, last_checkpoint_step: int) -> None:
+    """Kill this worker process the first time (a marker file in storage remembers it).
+
+    It first waits (up to 2 min) until the controller has registered the latest checkpoint
+    in its snapshot: Ray Train V2 consumes reports asynchronously, and a crash right after
+    a report can lose that report, which is a different failure from the one tested.
+    """
+    run_dir = Path(cfg.storage_path).expanduser().resolve() / cfg.name
+    marker = run_dir / ".liwi-injected-failure"
     if cfg.storage_path.startswith("s3://") or marker.exists():
         return
+    snapshot = run_dir / "checkpoint_manager_snapshot.json"
+    wanted = f"checkpoint_{last_checkpoint_step:08d}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if snapshot.is_file() and wanted in snapshot.read_text(errors="replace"):
+            break
+        time.sleep(0.5)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text("killed once\n")
     os._exit(1)
