@@ -32,7 +32,8 @@ BUCKET = "liwi-e2e"
 MODEL_NAME = "liwi-e2e"
 N_PHOTOS = 3  # photos decomposed (the classical tools take ~10 s each on a busy 2-core box)
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1500)]
+# ~4 min on a shared 2-core box: part of the default suite (.ci/run), not `slow`
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 
 
 class Phases:
