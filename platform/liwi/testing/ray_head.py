@@ -98,7 +98,22 @@ class RayHead:
         raise RayHeadError(f"Ray head process group {self.pgid} survived SIGKILL")
 
 
-def start_ray_head(
+def start_ray_head(*, attempts: int = 2, **kwargs) -> RayHead:
+    """:func:`_start_once`, retried when Ray's own 30 s node-registration wait runs out.
+
+    On a swamped machine the raylet can miss that hard-coded wait ("The current node timed
+    out during startup"); a fresh start with fresh ports usually succeeds.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return _start_once(**kwargs)
+        except RayHeadError as exc:
+            if attempt == attempts or "timed out during startup" not in str(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_once(
     *,
     num_cpus: int = 1,
     auth_token: str | None = None,
