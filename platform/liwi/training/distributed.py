@@ -512,6 +512,7 @@ def run(cfg: TrainConfig, register: bool = True) -> TrainResult:
             metadata={"step": state["step"], "ray_run": cfg.name},
         )
         tracked.set_tags({"liwi.checkpoint": result.checkpoint.path})
+        tracked.end()  # logging the model re-opened the run; training is over, close it
         model_uri, alias_uri = version.model_uri, version.alias_uri
     return TrainResult(
         checkpoint_dir=result.checkpoint.path,
