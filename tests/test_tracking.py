@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 
 import numpy as np
@@ -54,6 +56,12 @@ def test_run_logs_params_metrics_images_system_metrics_and_model(store, tmp_path
     ckpt = tmp_path / "model.pt"
     ckpt.write_bytes(b"liwi-checkpoint")
     version = run.log_model(ckpt, registered_model=name)
+    # the system-metrics sampler runs on its own thread: give it time on a loaded machine
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(
+        k.startswith("system/cpu") for k in tracking.get_run_data(run.run_id, store)["metrics"]
+    ):
+        time.sleep(0.5)
     run.end()
 
     data = tracking.get_run_data(run.run_id, store)
@@ -98,3 +106,28 @@ def test_promote_moves_alias_only_when_gate_passes(store, tmp_path):
 def test_unknown_model_is_a_clear_error(store):
     with pytest.raises(TrackingError, match="no such registered model"):
         tracking.download_model("models:/does-not-exist@candidate", store)
+
+
+def test_a_callers_active_experiment_does_not_block_our_runs(tmp_path):
+    """Someone's ``mlflow.set_experiment`` elsewhere in the process must not break logging."""
+    import mlflow
+
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    mine = f"sqlite:///{tmp_path / 'mine.db'}"
+    mlflow.set_tracking_uri(other)
+    mlflow.set_experiment("someone")
+    mlflow.set_experiment("someone-else")  # a second one: its id differs from our run's
+    try:
+        run = tracking.start_run(TrackingConfig(tracking_uri=mine, system_metrics=False))
+        ckpt = tmp_path / "model.pt"
+        ckpt.write_bytes(b"x")
+        version = run.log_model(ckpt, registered_model="mine")
+        run.end()
+        assert version.version == "1"
+    finally:
+        import mlflow.tracking.fluent as fluent
+
+        fluent._active_experiment_id = None
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+        mlflow.set_tracking_uri(None)
+        os.environ.pop("MLFLOW_TRACKING_URI", None)

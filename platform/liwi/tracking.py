@@ -265,9 +265,15 @@ def _fluent_store(tracking_uri: str) -> Iterator[None]:
     """
     import mlflow
     import mlflow.tracking._tracking_service.utils as fluent_uri
+    import mlflow.tracking.fluent as fluent
 
     old_uri = fluent_uri._tracking_uri
     old_env = os.environ.get("MLFLOW_TRACKING_URI")
+    # A caller's set_experiment() (module state + MLFLOW_EXPERIMENT_ID) belongs to another
+    # store and makes start_run(run_id=…) refuse our run: hide it for the block.
+    old_experiment = fluent._active_experiment_id
+    old_experiment_env = os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    fluent._active_experiment_id = None
     mlflow.set_tracking_uri(tracking_uri)
     try:
         yield
@@ -275,6 +281,9 @@ def _fluent_store(tracking_uri: str) -> Iterator[None]:
         mlflow.set_tracking_uri(old_uri)
         if old_env is not None:
             os.environ["MLFLOW_TRACKING_URI"] = old_env
+        fluent._active_experiment_id = old_experiment
+        if old_experiment_env is not None:
+            os.environ["MLFLOW_EXPERIMENT_ID"] = old_experiment_env
 
 
 @contextmanager
