@@ -11,10 +11,8 @@ SIGKILL after a grace period); its folder is removed.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +21,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from liwi.testing.process import stop_process_group
 
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 180.0  # ~10-15 s on an idle 2-core box; minutes when the box is shared
@@ -132,17 +132,8 @@ class MlflowServer:
     def stop(self) -> None:
         """SIGTERM the server's process group (our child's PID), SIGKILL after a grace period."""
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            # uvicorn's worker lives in the same group; make sure none outlives the parent
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        if proc is not None:
+            stop_process_group(proc, STOP_TIMEOUT_S)
         self._cleanup()
 
     def _cleanup(self) -> None:

@@ -22,6 +22,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from liwi.testing.process import stop_process_group
+
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 30.0  # weed mini is ready in ~1-3 s; generous for a loaded 2-core box
 STOP_TIMEOUT_S = 10.0  # grace period after SIGTERM before SIGKILL
@@ -187,15 +189,10 @@ class SeaweedS3:
         return self
 
     def stop(self) -> None:
-        """Terminate the server by PID (kill after a grace period) and remove its data."""
+        """Terminate the server's process group by PID (kill after a grace period); remove its data."""
         proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=STOP_TIMEOUT_S)
+        if proc is not None:
+            stop_process_group(proc, STOP_TIMEOUT_S)
         self._cleanup()
 
     def log_tail(self, n: int = 40) -> str:
