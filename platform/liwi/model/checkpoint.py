@@ -99,7 +99,10 @@ def build_model(
         )
     model = LayerNet(cfg)
     if ckpt is not None:
-        result = model.load_state_dict(ckpt["state_dict"], strict=False)
+        try:
+            result = model.load_state_dict(ckpt["state_dict"], strict=False)
+        except RuntimeError as exc:  # tensors of the wrong shape
+            raise CheckpointError(f"checkpoint does not fit the model: {exc}") from exc
         if result.missing_keys or result.unexpected_keys:
             raise CheckpointError(
                 f"checkpoint does not fit the model: missing keys {result.missing_keys}, "

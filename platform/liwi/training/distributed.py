@@ -76,6 +76,7 @@ class TrainConfig(JobConfig):
     storage_path: str = "runs/ray"  # where Ray Train keeps checkpoints (folder or s3://…)
     preset: str = "cpu-small"  # model preset (liwi.model.config.PRESETS)
     model: dict[str, Any] = Field(default_factory=dict)  # overrides of the preset's fields
+    init_from: str | None = None  # warm start: model URI whose weights (and architecture) start
     loss: LossConfig = Field(default_factory=LossConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     steps: int = Field(2000, ge=1)  # optimizer updates in total
@@ -108,6 +109,8 @@ class TrainConfig(JobConfig):
     def _crop_fits(self) -> TrainConfig:
         from liwi.model import preset
 
+        if self.init_from is not None:  # the checkpoint's architecture: checked when loaded
+            return self
         cfg = preset(self.preset, **self.model)
         if self.data.crop % cfg.multiple:
             raise ValueError(f"data.crop {self.data.crop} must be a multiple of {cfg.multiple}")
@@ -190,7 +193,8 @@ def train_loop_per_worker(job: dict[str, Any]) -> None:
     from ray.train.torch import get_device, prepare_model
 
     from liwi import tracking
-    from liwi.model import build_model, preset, save_checkpoint
+    from liwi.model import save_checkpoint
+    from liwi.training.init import initial_model
     from liwi.training.step import batch_to_device, forward_losses, lr_factor
 
     cfg = TrainConfig.from_dict(job["config"])
@@ -202,7 +206,9 @@ def train_loop_per_worker(job: dict[str, Any]) -> None:
     np.random.seed(cfg.seed + rank)
 
     device = get_device()
-    net = build_model(preset(cfg.preset, **cfg.model)).train()
+    net = initial_model(cfg.preset, cfg.model, cfg.init_from).train()
+    if cfg.data.crop % net.config.multiple:
+        raise ValueError(f"data.crop {cfg.data.crop} must be a multiple of {net.config.multiple}")
     model = prepare_model(net)  # DDP (and the device move)
     raw = model.module if hasattr(model, "module") else model
     opt = torch.optim.AdamW(raw.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -27,6 +27,7 @@ class TrainLocalConfig(JobConfig):
     out: str = "runs/local/liwi.pt"  # checkpoint path; history/plot go beside it
     preset: str = "cpu-small"  # model preset (liwi.model.config.PRESETS)
     model: dict[str, Any] = Field(default_factory=dict)  # overrides of the preset's fields
+    init_from: str | None = None  # warm start: model URI whose weights (and architecture) start
     loss: LossConfig = Field(default_factory=LossConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     steps: int = Field(3000, ge=1)  # optimisation steps (upper bound)
@@ -85,8 +86,9 @@ def run(cfg: TrainLocalConfig, progress: bool = True) -> Path:
     import torch
     from tqdm import tqdm
 
-    from liwi.model import build_model, preset, save_checkpoint
+    from liwi.model import save_checkpoint
     from liwi.training.data import StackDataset, collate, rows_from_table
+    from liwi.training.init import initial_model
     from liwi.training.step import lr_factor, make_optimizer, set_lr, train_step
 
     if cfg.threads:
@@ -95,10 +97,10 @@ def run(cfg: TrainLocalConfig, progress: bool = True) -> Path:
         cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     )
     torch.manual_seed(cfg.seed)
-    model_cfg = preset(cfg.preset, **cfg.model)
-    if cfg.data.crop % model_cfg.multiple:
-        raise ValueError(f"data.crop {cfg.data.crop} must be a multiple of {model_cfg.multiple}")
-    model = build_model(model_cfg).to(device)
+    model = initial_model(cfg.preset, cfg.model, cfg.init_from)
+    if cfg.data.crop % model.config.multiple:
+        raise ValueError(f"data.crop {cfg.data.crop} must be a multiple of {model.config.multiple}")
+    model = model.to(device)
     train = rows_from_table(cfg.table, split="train")
     val = rows_from_table(cfg.table, split="val") or train[: cfg.val_samples]
     ds = StackDataset(train, cfg.data, seed=cfg.seed)
