@@ -1,7 +1,7 @@
 """Quality of a decomposition model on a held-out layer table (run by hand).
 
     python benchmarks/model_quality.py --table /tmp/liwi_data/l3/table /tmp/liwi_data/l2/table \
-        [--model URI] [--split test] [--json out.json] [--sheet out.png]
+        [--model URI] [--split test] [--json out.json] [--sheet out.png] [--test-sheet t.png]
 
 Reports, for the model and for the identity baseline (background = input, no objects):
 
@@ -12,7 +12,8 @@ Reports, for the model and for the identity baseline (background = input, no obj
 * DIS-style foreground segmentation (pysodmetrics) of the union of object alphas.
 
 ``--sheet`` also writes a contact sheet of the model on the real photos of
-``data/sample_lake`` (qualitative; those photos have no ground truth).
+``data/sample_lake`` (qualitative; those photos have no ground truth); ``--test-sheet``
+one of held-out synthetic samples, ground truth beside prediction.
 """
 
 from __future__ import annotations
@@ -122,6 +123,47 @@ def contact_sheet(predictor, folder: Path, path: Path, size: int = 160) -> None:
     plt.close(fig)
 
 
+def test_sheet(predictor, rows, path: Path, n: int = 8) -> None:
+    """Ground truth beside prediction for ``n`` evenly spaced held-out synthetic samples."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from liwi.metrics.layers import soft_iou
+    from liwi.training.data import decode_row
+
+    picked = rows[:: max(1, len(rows) // n)][:n]
+    cols = ["input", "true objects", "predicted objects", "true background"]
+    cols += ["predicted background", "true shadow S", "predicted shadow S"]
+    fig, axes = plt.subplots(len(picked), len(cols), figsize=(1.9 * len(cols), 1.9 * len(picked)))
+    for r, row in enumerate(picked):
+        gt, image = decode_row(row)
+        image = image if image is not None else gt.composite()
+        pred = predictor.decompose(image, max_layers=gt.n_layers)
+        views = [
+            image,
+            gt.foreground()[..., 3],
+            pred.foreground()[..., 3],
+            gt.background,
+            pred.background,
+            gt.total_attenuation().mean(axis=2),
+            pred.total_attenuation().mean(axis=2),
+        ]
+        for c, v in enumerate(views):
+            ax = axes[r, c]
+            ax.imshow(v, cmap="gray" if v.ndim == 2 else None, vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(cols[c], fontsize=8)
+        top = soft_iou(pred.objects[-1].rgba, gt.objects[-1].rgba) if pred.objects else 0.0
+        axes[r, 0].set_ylabel(f"{gt.n_layers} layers\ntop IoU {top:.2f}", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", nargs="+", required=True, help="layer table URI(s)")
@@ -130,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     ap.add_argument("--sheet", type=Path, default=None, help="contact sheet of data/sample_lake")
+    ap.add_argument("--test-sheet", type=Path, default=None, help="sheet of test samples")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
 
@@ -152,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(text)
+    if args.test_sheet:
+        args.test_sheet.parent.mkdir(parents=True, exist_ok=True)
+        test_sheet(predictor, rows, args.test_sheet)
     if args.sheet:
         args.sheet.parent.mkdir(parents=True, exist_ok=True)
         contact_sheet(predictor, Path("data/sample_lake"), args.sheet)
