@@ -88,6 +88,16 @@ def evaluate(predictor, rows, max_merges: int = 5) -> dict:
     return out
 
 
+def _draw_row(axes, views: list[np.ndarray], titles: list[str] | None) -> None:
+    """One row of a sheet: images (grey maps in grey), no ticks, titles on the first row."""
+    for c, v in enumerate(views):
+        axes[c].imshow(v, cmap="gray" if v.ndim == 2 else None, vmin=0, vmax=1)
+        axes[c].set_xticks([])
+        axes[c].set_yticks([])
+        if titles:
+            axes[c].set_title(titles[c], fontsize=8)
+
+
 def contact_sheet(predictor, folder: Path, path: Path, size: int = 160) -> None:
     """Input, background, foreground, shadow and recomposition for each sample photo."""
     import matplotlib
@@ -110,13 +120,7 @@ def contact_sheet(predictor, folder: Path, path: Path, size: int = 160) -> None:
         checker = (((yy // 12 + xx // 12) % 2) * 0.3 + 0.6)[..., None]
         fg_view = fg[..., :3] * fg[..., 3:] + checker * (1 - fg[..., 3:])
         views = [img, st.background, fg_view, st.total_attenuation().mean(axis=2), st.composite()]
-        for c, v in enumerate(views):
-            ax = axes[r, c]
-            ax.imshow(v, cmap="gray" if v.ndim == 2 else None, vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(cols[c], fontsize=9)
+        _draw_row(axes[r], views, cols if r == 0 else None)
         axes[r, 0].set_ylabel(f"{p.stem}\n{len(st.objects)} obj", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=70)
@@ -150,13 +154,7 @@ def test_sheet(predictor, rows, path: Path, n: int = 8) -> None:
             gt.total_attenuation().mean(axis=2),
             pred.total_attenuation().mean(axis=2),
         ]
-        for c, v in enumerate(views):
-            ax = axes[r, c]
-            ax.imshow(v, cmap="gray" if v.ndim == 2 else None, vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(cols[c], fontsize=8)
+        _draw_row(axes[r], views, cols if r == 0 else None)
         top = soft_iou(pred.objects[-1].rgba, gt.objects[-1].rgba) if pred.objects else 0.0
         axes[r, 0].set_ylabel(f"{gt.n_layers} layers\ntop IoU {top:.2f}", fontsize=7)
     fig.tight_layout()
