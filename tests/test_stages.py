@@ -20,6 +20,7 @@ from liwi.stages import (
     decode_for_layers,
     rows_to_batch,
 )
+from liwi.testing.chat_server import ChatServer, assistant_reply
 
 
 @pytest.fixture(scope="module")
@@ -153,42 +154,6 @@ def test_one_bad_row_never_stops_a_batch_and_columns_stay_uniform():
     assert all(r["t_flaky"] >= 0 for r in out)
 
 
-class VerdictServer:
-    """A chat-completions server on 127.0.0.1 answering every request with ``answer``."""
-
-    def __init__(self, answer: str):
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.bodies = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server API
-                owner.bodies.append(
-                    json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                )
-                data = json.dumps(
-                    {"choices": [{"message": {"role": "assistant", "content": answer}}]}
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.mark.parametrize(
     "answer,status",
     [
@@ -214,19 +179,16 @@ def test_curate_asks_the_vlm_verify_tool_when_enabled(answer, status):
         "image": to_uint8(stack.composite()),
         "layers": pickle.dumps(PackedStack.pack(stack)),
     }
-    server = VerdictServer(answer)
-    try:
+    with ChatServer(lambda body: (200, assistant_reply(answer))) as server:
         stage = Curate(
             curator={"use_vlm": True},
             verify={"backend": "openai", "endpoint": server.url, "api_key_env": None},
         )
         out = batch_to_rows(stage(rows_to_batch([row])))[0]
-    finally:
-        server.close()
     assert out["status"] == status
     scores = json.loads(out["scores"])
     assert scores["vlm"] == pytest.approx(0.1 if status == "rejected" else 0.8)
     if status == "rejected":
         assert json.loads(out["reasons"]) == ["VLM verdict: background: smear where the object was"]
-    content = server.bodies[0]["messages"][-1]["content"]
+    content = server.requests[0].body["messages"][-1]["content"]
     assert any(part.get("type") == "image_url" for part in content)  # the background was sent

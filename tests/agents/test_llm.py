@@ -1,13 +1,12 @@
 """The LLM policy against a real HTTP server on 127.0.0.1 that returns scripted tool calls."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from liwi.agents import build_agent
 from liwi.sample_photos import procedural_scene
+from liwi.testing.chat_server import ChatServer, assistant_reply
 
 
 def call(cid, name, **arguments):
@@ -30,53 +29,17 @@ SCRIPT = [
 ]
 
 
-class ScriptedChat:
-    """A chat-completions server replaying SCRIPT; records every request body."""
+class ScriptedChat(ChatServer):
+    """A chat-completions server replaying ``script``, one list of tool calls per request."""
 
     def __init__(self, script):
         self.script = list(script)
-        self.requests = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server API
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                owner.requests.append(
-                    {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
-                )
-                calls = owner.script.pop(0) if owner.script else []
-                reply = {
-                    "id": "x",
-                    "object": "chat.completion",
-                    "choices": [
-                        {
-                            "index": 0,
-                            "finish_reason": "tool_calls" if calls else "stop",
-                            "message": {"role": "assistant", "content": None, "tool_calls": calls},
-                        }
-                    ],
-                }
-                data = json.dumps(reply).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(
+            lambda body: (
+                200,
+                assistant_reply(tool_calls=self.script.pop(0) if self.script else []),
+            )
+        )
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +62,9 @@ def test_llm_policy_sends_tool_schemas_and_runs_the_chosen_tools(photo, monkeypa
         result = build_agent(config).run(photo, sample_id="p2")
     assert len(chat.requests) == 5
     first = chat.requests[0]
-    assert first["path"] == "/v1/chat/completions" and first["auth"] == "Bearer sk-test-123"
-    body = first["body"]
+    assert first.path == "/v1/chat/completions"
+    assert first.headers["Authorization"] == "Bearer sk-test-123"
+    body = first.body
     assert body["model"] == "scripted" and body["tool_choice"] == "auto"
     tools = {t["function"]["name"]: t["function"] for t in body["tools"]}
     assert set(tools) == {
@@ -122,11 +86,11 @@ def test_llm_policy_sends_tool_schemas_and_runs_the_chosen_tools(photo, monkeypa
     assert json.loads(user[0]["text"])["image"] == {"width": 128, "height": 128, "sample_id": "p2"}
     assert user[1]["image_url"]["url"].startswith("data:image/png;base64,")
     # observations go back as tool messages with the matching ids
-    second = chat.requests[1]["body"]["messages"]
+    second = chat.requests[1].body["messages"]
     assert second[-2]["role"] == "assistant" and second[-1]["role"] == "tool"
     assert second[-1]["tool_call_id"] == "c1"
     assert "candidates" in json.loads(second[-1]["content"])
-    verdict_msg = chat.requests[4]["body"]["messages"][-1]
+    verdict_msg = chat.requests[4].body["messages"][-1]
     assert verdict_msg["tool_call_id"] == "c6" and "passed" in json.loads(verdict_msg["content"])
     # the loop executed exactly the chosen tools with the chosen parameters
     assert [e["tool"] for e in result.trace] == [
@@ -155,7 +119,7 @@ def test_bad_tool_calls_are_observations_and_a_dead_endpoint_ends_cleanly(photo)
         result = build_agent({"policy": "llm", "llm": {"endpoint": chat.url}}).run(photo)
         errors = [
             json.loads(m["content"])
-            for m in chat.requests[2]["body"]["messages"]
+            for m in chat.requests[2].body["messages"]
             if m["role"] == "tool"
         ]
     assert [e["outcome"] for e in result.trace] == ["error", "error"]

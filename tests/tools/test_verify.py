@@ -2,14 +2,12 @@
 
 import base64
 import io
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from liwi.testing.chat_server import ChatServer, assistant_reply
 from liwi.tools.base import ToolError
 from liwi.tools.verify import ChatVerifier, ClipVerifier, VerifyInput, parse_verdict
 
@@ -105,57 +103,40 @@ def test_clip_needs_a_real_model_folder(tmp_path):
 CANNED = '```json\n{"verdict": "fail", "confidence": 0.8, "reason": "smear left of centre"}\n```'
 
 
-class FakeVLM(BaseHTTPRequestHandler):
-    """A real HTTP server that records the request and returns a canned verdict."""
+class FakeVLM:
+    """What the chat server answers: a canned verdict, or an error status."""
 
-    answer = CANNED
-    status = 200
-    seen: list = []
+    def __init__(self) -> None:
+        self.answer, self.status = CANNED, 200
 
-    def do_POST(self):  # noqa: N802 - http.server API
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        FakeVLM.seen.append((self.path, dict(self.headers), body))
+    def __call__(self, body):
         if self.status != 200:
-            self._reply(self.status, {"error": {"message": "model overloaded"}})
-            return
-        self._reply(200, {"choices": [{"message": {"role": "assistant", "content": self.answer}}]})
-
-    def _reply(self, code, payload):
-        data = json.dumps(payload).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+            return self.status, {"error": {"message": "model overloaded"}}
+        return 200, assistant_reply(self.answer)
 
 
 @pytest.fixture
-def server():
-    FakeVLM.seen = []
-    FakeVLM.status = 200
-    FakeVLM.answer = CANNED
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), FakeVLM)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=5)
+def vlm():
+    return FakeVLM()
 
 
-def test_chat_request_shape_and_verdict(server, monkeypatch):
+@pytest.fixture
+def chat(vlm):
+    with ChatServer(vlm) as server:
+        yield server
+
+
+def test_chat_request_shape_and_verdict(chat, monkeypatch):
     monkeypatch.setenv("LIWI_TEST_VLM_KEY", "sk-test")
-    tool = ChatVerifier(endpoint=server, model="tiny-vlm", api_key_env="LIWI_TEST_VLM_KEY")
+    tool = ChatVerifier(endpoint=chat.url, model="tiny-vlm", api_key_env="LIWI_TEST_VLM_KEY")
     big = np.zeros((600, 900, 3), np.float32)
     out = tool(VerifyInput(big), {"max_side": 300})
     assert (out.passed, out.backend) == (False, "openai")
     assert out.score == pytest.approx(0.2) and "smear" in out.reason
-    path, headers, body = FakeVLM.seen[-1]
-    assert path == "/v1/chat/completions"
-    assert headers["Authorization"] == "Bearer sk-test"
+    request = chat.requests[-1]
+    body = request.body
+    assert request.path == "/v1/chat/completions"
+    assert request.headers["Authorization"] == "Bearer sk-test"
     assert body["model"] == "tiny-vlm" and body["temperature"] == 0.0
     system, user = body["messages"]
     assert system["role"] == "system" and "JSON" in system["content"]
@@ -167,15 +148,15 @@ def test_chat_request_shape_and_verdict(server, monkeypatch):
     assert sent.size == (300, 200)
 
 
-def test_chat_errors_have_reasons(server):
-    FakeVLM.status = 503
+def test_chat_errors_have_reasons(chat, vlm):
+    vlm.status = 503
     with pytest.raises(ToolError, match="HTTP 503.*overloaded"):
-        ChatVerifier(endpoint=server, api_key_env=None)(VerifyInput(IMAGE))
-    assert "Authorization" not in FakeVLM.seen[-1][1]
-    FakeVLM.status = 200
-    FakeVLM.answer = "I am not sure what you mean."
+        ChatVerifier(endpoint=chat.url, api_key_env=None)(VerifyInput(IMAGE))
+    assert "Authorization" not in chat.requests[-1].headers
+    vlm.status = 200
+    vlm.answer = "I am not sure what you mean."
     with pytest.raises(ToolError, match="could not read a verdict"):
-        ChatVerifier(endpoint=server)(VerifyInput(IMAGE))
+        ChatVerifier(endpoint=chat.url)(VerifyInput(IMAGE))
     with pytest.raises(ToolError, match="cannot reach"):
         ChatVerifier(endpoint="http://127.0.0.1:9/v1", timeout_s=2)(VerifyInput(IMAGE))
     with pytest.raises(ToolError, match="needs an endpoint"):
