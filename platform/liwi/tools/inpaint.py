@@ -58,6 +58,18 @@ def feather_mask(mask: np.ndarray, dilate_px: int) -> np.ndarray:
     return dilate(mask > 0.5, dilate_px)
 
 
+def image_and_hole(inputs: InpaintInput, dilate_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """The input image and its grown hole mask; a ToolError when there is nothing (or too
+    much) to fill."""
+    image = as_image(inputs.image)
+    hole = feather_mask(as_mask(inputs.mask, image.shape[:2]), dilate_px)
+    if not hole.any():
+        raise ToolError("mask is empty: nothing to inpaint")
+    if hole.mean() > 0.95:
+        raise ToolError(f"mask covers {hole.mean():.0%} of the image: too little context")
+    return image, hole
+
+
 class ClassicalInpainter(Tool[InpaintInput, InpaintOutput]):
     """OpenCV Telea / Navier–Stokes, optionally coarse-to-fine; no weights."""
 
@@ -70,13 +82,7 @@ class ClassicalInpainter(Tool[InpaintInput, InpaintOutput]):
     backend = "classical"
 
     def run(self, inputs: InpaintInput, params: ClassicalInpaintParams) -> InpaintOutput:
-        image = as_image(inputs.image)
-        h, w = image.shape[:2]
-        hole = feather_mask(as_mask(inputs.mask, (h, w)), params.dilate_px)
-        if not hole.any():
-            raise ToolError("mask is empty: nothing to inpaint")
-        if hole.mean() > 0.95:
-            raise ToolError(f"mask covers {hole.mean():.0%} of the image: too little context")
+        image, hole = image_and_hole(inputs, params.dilate_px)
         if params.multiscale:
             filled = fill_multiscale(image, hole, params)
         else:

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from liwi.tools.arrays import as_image, as_mask, resize
+from liwi.tools.arrays import resize
 from liwi.tools.artifacts import artifact_dir, set_torch_threads
 from liwi.tools.base import Tool, ToolError, ToolParams
-from liwi.tools.inpaint import InpaintInput, InpaintOutput, feather_mask
+from liwi.tools.inpaint import InpaintInput, InpaintOutput, image_and_hole
 
 
 class DiffusersInpaintParams(ToolParams):
@@ -123,13 +123,7 @@ class DiffusersInpainter(Tool[InpaintInput, InpaintOutput]):
         import torch
         from PIL import Image
 
-        image = as_image(inputs.image)
-        h, w = image.shape[:2]
-        hole = feather_mask(as_mask(inputs.mask, (h, w)), params.dilate_px)
-        if not hole.any():
-            raise ToolError("mask is empty: nothing to inpaint")
-        if hole.mean() > 0.95:
-            raise ToolError(f"mask covers {hole.mean():.0%} of the image: too little context")
+        image, hole = image_and_hole(inputs, params.dilate_px)
         y0, y1, x0, x1 = crop_box(hole, params.context)
         crop, crop_hole = image[y0:y1, x0:x1], hole[y0:y1, x0:x1]
         size = multiple_of_8(crop.shape[:2], params.work_side)
