@@ -48,5 +48,12 @@ class JobConfig(BaseModel):
                 lines.append(f"  {loc}: {err['msg']}")
             raise ConfigError("\n".join(lines)) from None
 
+    @classmethod
+    def load(cls: type[T], path: str | Path | None = None, **overrides: Any) -> T:
+        """The YAML at ``path`` (or the defaults when None) with ``overrides`` (not None)."""
+        if path:
+            return cls.from_yaml(path, **overrides)
+        return cls.from_dict({}, source="command line", **overrides)
+
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

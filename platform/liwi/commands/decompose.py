@@ -31,10 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_progress:
         overrides["progress"] = False
     try:
-        if args.config:
-            config = DecomposeConfig.from_yaml(args.config, **overrides)
-        else:
-            config = DecomposeConfig.from_dict({}, **overrides)
+        config = DecomposeConfig.load(args.config, **overrides)
         if args.ray_address:
             ray = config.ray.model_copy(update={"address": args.ray_address})
             config = config.model_copy(update={"ray": ray})

@@ -30,10 +30,7 @@ def run(args: argparse.Namespace) -> int:
         "limit": args.limit,
         "baselines": args.baseline,
     }
-    if args.config:
-        cfg = EvaluateConfig.from_yaml(args.config, **overrides)
-    else:
-        cfg = EvaluateConfig.from_dict({}, **overrides)
+    cfg = EvaluateConfig.load(args.config, **overrides)
     if args.no_tracking:
         cfg = cfg.model_copy(
             update={"tracking": cfg.tracking.model_copy(update={"enabled": False})}

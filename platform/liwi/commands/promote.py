@@ -26,10 +26,7 @@ def run(args: argparse.Namespace) -> int:
         "version": args.version,
         "tracking_uri": args.tracking_uri,
     }
-    if args.config:
-        cfg = PromoteConfig.from_yaml(args.config, **overrides)
-    else:
-        cfg = PromoteConfig.from_dict({}, **overrides)
+    cfg = PromoteConfig.load(args.config, **overrides)
     try:
         done = promote(
             cfg.name,

@@ -36,10 +36,7 @@ def run(args: argparse.Namespace) -> int:
         "progress": not args.quiet,
     }
     try:
-        if args.config:
-            config = SynthConfig.from_yaml(args.config, **overrides)
-        else:
-            config = SynthConfig.from_dict({}, source="command line", **overrides)
+        config = SynthConfig.load(args.config, **overrides)
         summary = run_job(config)
     except (ConfigError, OSError, ValueError) as exc:  # LakeError is an OSError
         print(f"liwi synth: {exc}", file=sys.stderr)
