@@ -8,6 +8,8 @@ Reports, for the model and for the identity baseline (background = input, no obj
 * LayerD / Qwen-Image-Layered protocol: RGB L1 and Alpha soft IoU after 0 and 5 merges
   (the model is told the ground-truth layer count via ``max_layers``);
 * the top object (first peel) against the ground-truth top object: soft IoU, RGB L1;
+* the top object again, prompted with a degraded (eroded/dilated/blurred) copy of its true
+  mask, beside the soft IoU of that degraded mask itself;
 * shadows: attenuation L1, shadow-region IoU, background L1 inside the shadow region;
 * DIS-style foreground segmentation (pysodmetrics) of the union of object alphas.
 
@@ -27,6 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+# Largest erosion/dilation/blur radius (px) of the degraded-mask prompts: the training default.
+DEGRADE_MAX_PX = 4
+
 
 def evaluate(predictor, rows, max_merges: int = 5) -> dict:
     """All metrics of ``predictor`` and of the identity baseline over ``rows``."""
@@ -37,10 +42,14 @@ def evaluate(predictor, rows, max_merges: int = 5) -> dict:
     from liwi.metrics.layers import stack_eval_layers as seq
     from liwi.metrics.segmentation import fg_segmentation_metrics
     from liwi.metrics.shadow import shadow_metrics
-    from liwi.training.data import decode_row
+    from liwi.model.prompts import Prompt
+    from liwi.training.data import decode_row, degrade_mask
 
     proto = {"model": [], "identity": []}
     top = {"alpha_iou": [], "rgb_l1": []}
+    # the top object prompted with a degraded copy of its true mask (what the
+    # degradation-restoration objective trains for), and the degraded prompt itself
+    prompted = {"alpha_iou": [], "rgb_l1": [], "prompt_alpha_iou": []}
     shadows = {"model": [], "identity": []}
     fg_pred, fg_gt = [], []
     t0 = time.perf_counter()
@@ -58,6 +67,13 @@ def evaluate(predictor, rows, max_merges: int = 5) -> dict:
         else:
             top["alpha_iou"].append(0.0)
             top["rgb_l1"].append(rgb_l1(np.zeros_like(gt_top), gt_top))
+        rng = np.random.default_rng(len(prompted["alpha_iou"]))  # same draws for every model
+        rough = degrade_mask(gt.objects[-1].alpha, DEGRADE_MAX_PX, rng)
+        fixed = predictor.decompose(image, prompt=Prompt(mask=rough), max_layers=2)
+        got = fixed.objects[-1].rgba if fixed.objects else np.zeros_like(gt_top)
+        prompted["alpha_iou"].append(soft_iou(got, gt_top))
+        prompted["rgb_l1"].append(rgb_l1(got, gt_top))
+        prompted["prompt_alpha_iou"].append(soft_iou(np.dstack([gt_top[..., :3], rough]), gt_top))
         for name, st in (("model", pred), ("identity", ident)):
             shadows[name].append(
                 shadow_metrics(
@@ -82,6 +98,7 @@ def evaluate(predictor, rows, max_merges: int = 5) -> dict:
             "shadow": {k: mean([s[k] for s in shadows[name]]) for k in shadows[name][0]},
         }
     out["model"]["top_object"] = {k: mean(v) for k, v in top.items()}
+    out["model"]["degraded_prompt"] = {k: mean(v) for k, v in prompted.items()}
     out["model"]["fg_segmentation"] = fg_segmentation_metrics(fg_pred, fg_gt)
     m, i = out["model"]["shadow"], out["identity"]["shadow"]
     out["shadow_bg_l1_ratio_vs_identity"] = m["background_l1_shadow"] / i["background_l1_shadow"]

@@ -54,3 +54,5 @@ def test_ablation_variants_share_the_budget_and_switch_one_objective(monkeypatch
     assert no_shadow.loss.shadow_attenuation == no_shadow.loss.shadow_background == 0
     assert no_shadow.loss.degradation_restoration > 0
     assert no_degr.loss.degradation_restoration == 0 and no_degr.loss.shadow_attenuation > 0
+    # degraded samples would only feed the switched-off term: none are drawn
+    assert no_degr.data.degrade_prob == 0 < full.data.degrade_prob == no_shadow.data.degrade_prob

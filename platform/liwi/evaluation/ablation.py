@@ -4,7 +4,8 @@
 (steps, batch, seed) three times — the full objective, shadow-guided learning off, and
 degradation-restoration off (:meth:`liwi.losses.LossConfig.ablation`) — evaluates each on
 the same held-out split, and writes ``ablation.md`` + ``ablation.json`` (one row per
-variant). Each variant is its own Ray Train run (``<name>-<variant>``), so an interrupted
+variant). With degradation-restoration off no degraded samples are drawn either
+(``data.degrade_prob`` 0), so all variants see the same number of useful samples. Each variant is its own Ray Train run (``<name>-<variant>``), so an interrupted
 ablation resumes where it stopped.
 """
 
@@ -71,12 +72,23 @@ def variant_config(cfg: AblationConfig, variant: str):
     loss = base_cfg.loss.model_dump()
     switched = LossConfig.ablation(**VARIANT_FLAGS[variant]).model_dump()
     loss.update({k: v for k, v in switched.items() if v == 0.0})
+    data = base_cfg.data.model_dump()
+    if not VARIANT_FLAGS[variant]["degradation"]:
+        # no degraded samples at all: they would only feed the switched-off term, and the
+        # variant would train on fewer samples per step than the others
+        data["degrade_prob"] = 0.0
     tracking = base_cfg.tracking.model_dump()
     if tracking.get("registered_model"):
         tracking["registered_model"] = f"{tracking['registered_model']}-{variant}"
     tracking["run_name"] = f"{base_cfg.name}-{variant}"
     return TrainConfig.from_dict(
-        {**merged, "name": f"{base_cfg.name}-{variant}", "loss": loss, "tracking": tracking}
+        {
+            **merged,
+            "name": f"{base_cfg.name}-{variant}",
+            "loss": loss,
+            "data": data,
+            "tracking": tracking,
+        }
     )
 
 
