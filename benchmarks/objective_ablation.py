@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="runs/ablation-local")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
 
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     from liwi.predictor import Predictor
     from liwi.training.data import rows_from_table
 
-    ckpts = {v: train_variant(args.config, v, args) for v in VARIANTS}
+    ckpts = {v: train_variant(args.config, v, args) for v in args.variants}
     torch.set_num_threads(args.threads)
     rows = rows_from_table(args.eval_table or args.table, split="test")
     results = {"budget": {"config": args.config, "steps": args.steps}, "variants": {}}

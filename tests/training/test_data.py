@@ -56,11 +56,31 @@ def test_samples_are_shaped_and_reproducible():
 
 def test_degraded_samples_carry_a_damaged_mask_prompt():
     stack = toy_stack(np.random.default_rng(5), 48, 1)
-    cfg = DataConfig(crop=48, degrade_prob=1.0, empty_prob=0.0, scale_max=1.0, flip_prob=0.0)
+    cfg = DataConfig(
+        crop=48, prompt_prob=1.0, degrade_prob=1.0, empty_prob=0.0, scale_max=1.0, flip_prob=0.0
+    )
     s = make_sample(stack, cfg, np.random.default_rng(0))
     assert s["degraded"] == 1.0
     assert np.abs(s["prompt"][0] - s["alpha"][0]).mean() > 1e-3  # not the clean alpha
     assert np.abs(s["prompt"][0] - s["alpha"][0]).mean() < 0.2  # but close to it
+
+
+def test_degraded_samples_come_out_of_the_prompted_share():
+    stacks = [toy_stack(np.random.default_rng(i), 40, 1) for i in range(3)]
+    base = {"crop": 32, "empty_prob": 0.0, "prompt_prob": 0.5}
+
+    def shares(degrade_prob):
+        cfg = DataConfig(**base, degrade_prob=degrade_prob)
+        draws = [make_sample(stacks[i % 3], cfg, np.random.default_rng(i)) for i in range(600)]
+        unprompted = np.mean([not s["prompt"].any() for s in draws])
+        return unprompted, np.mean([s["degraded"] for s in draws])
+
+    unprompted_on, degraded_on = shares(0.3)
+    unprompted_off, degraded_off = shares(0.0)
+    assert degraded_off == 0 and abs(degraded_on - 0.3) < 0.06
+    assert abs(unprompted_on - 0.5) < 0.06 and abs(unprompted_off - 0.5) < 0.06
+    with pytest.raises(ValueError, match="share of the prompted"):
+        DataConfig(prompt_prob=0.2, degrade_prob=0.3)
 
 
 def test_degrade_mask_changes_area_as_expected():

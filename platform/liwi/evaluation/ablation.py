@@ -5,8 +5,9 @@
 degradation-restoration off (:meth:`liwi.losses.LossConfig.ablation`) — evaluates each on
 the same held-out split, and writes ``ablation.md`` + ``ablation.json`` (one row per
 variant). With degradation-restoration off no degraded samples are drawn either
-(``data.degrade_prob`` 0), so all variants see the same number of useful samples. Each variant is its own Ray Train run (``<name>-<variant>``), so an interrupted
-ablation resumes where it stopped.
+(``data.degrade_prob`` 0), so all variants see the same number of useful samples. Each
+variant is its own Ray Train run (``<name>-<variant>``), so an interrupted ablation
+resumes where it stopped.
 """
 
 from __future__ import annotations

@@ -9,10 +9,13 @@ objects therefore yields k + 1 training problems, one per *level* j:
 
 j = 0 is the "nothing left to peel" case (alpha 0, attenuation 1, background = input).
 
-Degradation-restoration: with probability ``degrade_prob`` a sample gets a mask prompt
-made from its alpha eroded, dilated or blurred, and its object boundary band blurred in
-the input; the sample is flagged ``degraded`` and the losses ask for the clean alpha and
-colour (:func:`liwi.losses.degradation_restoration`).
+Prompts: with probability ``prompt_prob`` a sample gets a prompt (mask, box or points).
+Degradation-restoration: a share of the prompted samples (``degrade_prob`` of all samples)
+instead gets a mask prompt made from its alpha eroded, dilated or blurred, and its object
+boundary band blurred in the input; the sample is flagged ``degraded`` and the losses ask
+for the clean alpha and colour (:func:`liwi.losses.degradation_restoration`). Drawing the
+degraded samples from the prompted ones keeps the share of unprompted samples the same
+with the objective on or off (an ablation would otherwise change two things at once).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from liwi.layers import LayerStack
 
@@ -38,8 +41,19 @@ class DataConfig(BaseModel):
     empty_prob: float = Field(0.1, ge=0, le=1)  # level 0: nothing left to peel
     top_prob: float = Field(0.6, ge=0, le=1)  # peel the top object (else a lower level)
     prompt_prob: float = Field(0.5, ge=0, le=1)  # give a prompt (else all-zero channels)
-    degrade_prob: float = Field(0.3, ge=0, le=1)  # degradation-restoration samples
+    # degradation-restoration samples, drawn from the prompted ones (≤ prompt_prob), so the
+    # share of unprompted "main object" samples does not depend on this objective
+    degrade_prob: float = Field(0.3, ge=0, le=1)
     degrade_max_px: int = Field(4, ge=1)  # largest erosion/dilation/blur radius, pixels
+
+    @model_validator(mode="after")
+    def _degraded_are_prompted(self) -> DataConfig:
+        if self.degrade_prob > self.prompt_prob:
+            raise ValueError(
+                f"degrade_prob {self.degrade_prob} > prompt_prob {self.prompt_prob}: degraded "
+                "samples are a share of the prompted ones"
+            )
+        return self
 
 
 @dataclass
@@ -201,12 +215,14 @@ def make_sample(
     target = PeelTarget.unstack(random_resized_crop(peel.stacked(), cfg, rng))
     alpha = target.alpha[..., 0]
     prompt = np.zeros((3, cfg.crop, cfg.crop), np.float32)
-    degraded = level > 0 and alpha.max() > 0.5 and rng.random() < cfg.degrade_prob
+    prompted = level > 0 and rng.random() < cfg.prompt_prob
+    # P(degraded) = degrade_prob overall: a share degrade_prob / prompt_prob of the prompted
+    degraded = prompted and alpha.max() > 0.5 and rng.random() * cfg.prompt_prob < cfg.degrade_prob
     image = target.image
     if degraded:
         prompt[0] = degrade_mask(alpha, cfg.degrade_max_px, rng)
         image = degrade_boundary(image, alpha, cfg.degrade_max_px, rng)
-    elif level > 0 and rng.random() < cfg.prompt_prob:
+    elif prompted:
         prompt = sample_prompt(alpha, rng)
     chw = lambda a: np.ascontiguousarray(a.transpose(2, 0, 1), dtype=np.float32)  # noqa: E731
     return {
