@@ -1,7 +1,8 @@
 """Quality of a decomposition model on a held-out layer table (run by hand).
 
     python benchmarks/model_quality.py --table /tmp/liwi_data/l3/table /tmp/liwi_data/l2/table \
-        [--model URI] [--split test] [--json out.json] [--sheet out.png] [--test-sheet t.png]
+        [--model URI] [--split test] [--json out.json] [--sheet out.png] [--test-sheet t.png] \
+        [--sheet-boxes benchmarks/sample_lake_boxes.json --boxed-sheet boxed.png]
 
 Reports, for the model and for the identity baseline (background = input, no objects):
 
@@ -14,8 +15,9 @@ Reports, for the model and for the identity baseline (background = input, no obj
 * DIS-style foreground segmentation (pysodmetrics) of the union of object alphas.
 
 ``--sheet`` also writes a contact sheet of the model on the real photos of
-``data/sample_lake`` (qualitative; those photos have no ground truth); ``--test-sheet``
-one of held-out synthetic samples, ground truth beside prediction.
+``data/sample_lake`` (qualitative; those photos have no ground truth); ``--boxed-sheet``
+the same photos prompted with the hand-drawn boxes of ``--sheet-boxes`` (drawn in red on the
+input); ``--test-sheet`` one of held-out synthetic samples, ground truth beside prediction.
 """
 
 from __future__ import annotations
@@ -115,22 +117,50 @@ def _draw_row(axes, views: list[np.ndarray], titles: list[str] | None) -> None:
             axes[c].set_title(titles[c], fontsize=8)
 
 
-def contact_sheet(predictor, folder: Path, path: Path, size: int = 160) -> None:
-    """Input, background, foreground, shadow and recomposition for each sample photo."""
+def load_boxes(path: Path) -> dict[str, tuple[float, float, float, float]]:
+    """``{photo stem: [x0, y0, x1, y1]}`` from a JSON file (pixels of the original photo)."""
+    raw = json.loads(path.read_text())
+    boxes = {}
+    for stem, box in raw.items():
+        if stem.startswith("_"):  # "_comment" keys
+            continue
+        if not (isinstance(box, list) and len(box) == 4):
+            raise ValueError(f"{path}: box of {stem!r} must be [x0, y0, x1, y1], got {box!r}")
+        boxes[stem] = tuple(float(v) for v in box)
+    return boxes
+
+
+def contact_sheet(
+    predictor,
+    folder: Path,
+    path: Path,
+    boxes: dict[str, tuple[float, float, float, float]] | None = None,
+) -> None:
+    """Input, background, foreground, shadow and recomposition for each sample photo.
+
+    With ``boxes``, only the photos that have a box are shown, each prompted with it.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from liwi.imageio import decode_rgb
+    from liwi.model.prompts import Prompt
 
     photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if boxes is not None:
+        missing = sorted(set(boxes) - {p.stem for p in photos})
+        if missing:
+            raise ValueError(f"boxes for photos not in {folder}: {missing}")
+        photos = [p for p in photos if p.stem in boxes]
     cols = ["input", "background", "foreground", "shadow (S)", "recomposed"]
     fig, axes = plt.subplots(len(photos), len(cols), figsize=(2.2 * len(cols), 2.2 * len(photos)))
     checker = None
     for r, p in enumerate(photos):
         img = decode_rgb(p.read_bytes())
-        st = predictor.decompose(img, max_layers=3)
+        box = boxes.get(p.stem) if boxes is not None else None
+        st = predictor.decompose(img, Prompt(box=box) if box else None, max_layers=3)
         fg = st.foreground()
         h, w = st.size
         yy, xx = np.mgrid[0:h, 0:w]
@@ -139,6 +169,11 @@ def contact_sheet(predictor, folder: Path, path: Path, size: int = 160) -> None:
         views = [img, st.background, fg_view, st.total_attenuation().mean(axis=2), st.composite()]
         _draw_row(axes[r], views, cols if r == 0 else None)
         axes[r, 0].set_ylabel(f"{p.stem}\n{len(st.objects)} obj", fontsize=8)
+        if box is not None:
+            x0, y0, x1, y1 = box
+            axes[r, 0].add_patch(
+                plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="red", lw=1.2)
+            )
     fig.tight_layout()
     fig.savefig(path, dpi=70)
     plt.close(fig)
@@ -187,9 +222,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     ap.add_argument("--sheet", type=Path, default=None, help="contact sheet of data/sample_lake")
+    ap.add_argument("--sheet-boxes", type=Path, default=None, help="JSON {photo stem: box}")
+    ap.add_argument("--boxed-sheet", type=Path, default=None, help="box-prompted contact sheet")
     ap.add_argument("--test-sheet", type=Path, default=None, help="sheet of test samples")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
+
+    if args.boxed_sheet and not args.sheet_boxes:
+        ap.error("--boxed-sheet needs --sheet-boxes")
+    boxes = load_boxes(args.sheet_boxes) if args.sheet_boxes else None
 
     import torch
 
@@ -216,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.sheet:
         args.sheet.parent.mkdir(parents=True, exist_ok=True)
         contact_sheet(predictor, Path("data/sample_lake"), args.sheet)
+    if args.boxed_sheet:
+        args.boxed_sheet.parent.mkdir(parents=True, exist_ok=True)
+        contact_sheet(predictor, Path("data/sample_lake"), args.boxed_sheet, boxes)
     return 0
 
 
