@@ -20,6 +20,8 @@ import statistics
 import sys
 import time
 
+from liwi.commands.predict import _box as parse_box  # the CLI's --box parser (light module)
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -29,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--photo", default="data/sample_lake/cat.jpg")
     ap.add_argument(
         "--box",
+        type=parse_box,
         default=None,
         help="x0,y0,x1,y1 box prompt for the model's first peel, in the 512×512 frame "
         "(an unprompted model that finds nothing stops after one pass: time the peels)",
@@ -41,15 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     from PIL import Image
 
     from liwi.evaluation.methods import Method, classical_method
+    from liwi.model.prompts import Prompt
     from liwi.predictor import Predictor
 
     torch.set_num_threads(args.threads)
     img = Image.open(args.photo).convert("RGB").resize((512, 512), Image.BICUBIC)
     image = np.asarray(img, np.float32) / 255.0
-    from liwi.model.prompts import Prompt
-
     predictor = Predictor.from_uri(args.model, device="cpu")
-    prompt = Prompt(box=tuple(float(v) for v in args.box.split(","))) if args.box else None
+    prompt = Prompt(box=args.box) if args.box else None
     model = Method(
         "model", lambda im, n: predictor.decompose(im, prompt, max_layers=n), "LiWi model"
     )
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         "model_params": sum(p.numel() for p in predictor.model.parameters()),
         "model_resolution": predictor.config.resolution,
         "photo": args.photo,
-        "box": args.box,
+        "box": ",".join(f"{v:g}" for v in args.box) if args.box else None,
     }
     for max_layers in (2, 3):
         times: dict[str, list[float]] = {m.name: [] for m in methods}
