@@ -7,6 +7,7 @@ PYTHON := $(VENV)/bin/python
 
 setup:
 	@bash scripts/setup.sh
+	@$(VENV)/bin/liwi weights fetch u2netp  # the default prior: cached, sha256-checked
 
 demo: setup
 	$(VENV)/bin/liwi demo

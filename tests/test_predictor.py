@@ -8,7 +8,7 @@ from liwi.imageio import encode_png
 from liwi.layers import LayerStack
 from liwi.model import ModelConfig, build_model, save_checkpoint
 from liwi.model.prompts import Prompt, PromptError
-from liwi.predictor import Predictor, PredictorError
+from liwi.predictor import Predictor, PredictorError, assemble
 
 TINY = ModelConfig(base_channels=8, depth=2, resolution=32)
 
@@ -24,7 +24,7 @@ def ckpt(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def predictor(ckpt):
-    return Predictor.from_uri(str(ckpt), device="cpu")
+    return Predictor.from_uri(str(ckpt), device="cpu", prior=None)  # the network alone
 
 
 @pytest.mark.parametrize("h, w", [(37, 91), (64, 64), (5, 301), (250, 17)])
@@ -46,7 +46,7 @@ def test_detail_outside_the_object_is_the_inputs(ckpt):
         model.heads.alpha.bias.fill_(-30.0)  # nothing to peel
     img = np.random.default_rng(1).random((100, 60, 3)).astype(np.float32)
     p = Predictor(model, device="cpu")
-    out = p._run([img], [None])[0]
+    out = assemble(p._run([img], [None])[0])
     # no object: the background is the untouched full-resolution input, not a resample
     assert out["alpha"].max() < 1e-6
     assert np.abs(out["background"] - img).max() < 1e-5
@@ -78,7 +78,8 @@ def test_prompts_are_checked_and_change_the_input(predictor):
     boxed = predictor.decompose(img, prompt=Prompt(box=(5, 5, 20, 20)))
     assert boxed.meta["prompted"] is True
     plain = predictor.decompose(img)
-    assert not np.allclose(boxed.objects[0].alpha, plain.objects[0].alpha)
+    # the prompt steers the first peel, which is the top object (last, back to front)
+    assert not np.allclose(boxed.objects[-1].alpha, plain.objects[-1].alpha)
     with pytest.raises(PromptError, match="outside"):
         predictor.decompose(img, prompt=Prompt(points=[(100, 5)]))
 
@@ -92,7 +93,7 @@ def test_bad_images_are_clear_errors(predictor):
 
 def test_uris_path_folder_file_uri_and_missing(ckpt):
     for uri in (str(ckpt), str(ckpt.parent), f"file://{ckpt}"):
-        assert Predictor.from_uri(uri, device="cpu").config == TINY
+        assert Predictor.from_uri(uri, device="cpu", prior=None).config == TINY
     with pytest.raises(PredictorError, match="model not found"):
         Predictor.from_uri("/no/such/model.pt")
 
@@ -104,7 +105,7 @@ def test_mlflow_uri_resolves_a_logged_checkpoint(ckpt, tmp_path):
     mlflow.set_experiment(experiment_id=exp)
     with mlflow.start_run() as run:
         mlflow.log_artifact(str(ckpt), artifact_path="model")
-    p = Predictor.from_uri(f"runs:/{run.info.run_id}/model", device="cpu")
+    p = Predictor.from_uri(f"runs:/{run.info.run_id}/model", device="cpu", prior=None)
     assert p.config == TINY
 
 
@@ -113,3 +114,74 @@ def test_default_model_ships_and_loads():
     assert p.source == "default"
     stack = p.decompose(np.full((48, 64, 3), 0.5, np.float32))
     assert stack.size == (48, 64)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    """The shipped model with the default pretrained prior (U²-Netp, fetched by the set-up)."""
+    return Predictor.from_uri(None, device="cpu")
+
+
+def _photo(name: str) -> np.ndarray:
+    from pathlib import Path
+
+    from liwi.imageio import decode_rgb
+
+    lake = Path(__file__).resolve().parents[1] / "data" / "sample_lake"
+    return decode_rgb((lake / name).read_bytes())
+
+
+def test_prior_finds_the_main_object_unprompted(shipped):
+    img = _photo("rocket_tall.jpg")
+    stack = shipped.decompose(img)
+    assert stack.meta["prior"] == "u2netp" and len(stack.objects) >= 1
+    top = stack.objects[-1].alpha
+    h, w = top.shape
+    assert top[h // 2, w // 2 - 10 : w // 2 + 10].max() > 0.9  # the rocket body, centre column
+    assert 0.01 < top.mean() < 0.3
+    assert stack.objects[-1].label == "salient object"
+
+
+def test_full_resolution_path_keeps_untouched_pixels_identical(shipped):
+    rng = np.random.default_rng(5)
+    h, w = 120, 200
+    img = rng.random((h, w, 3)).astype(np.float32)
+    own = np.zeros((h, w, 1), np.float32)
+    own[40:60, 30:50] = 0.9  # the network's object
+    shadow = np.ones((h, w, 1), np.float32)
+    shadow[60:70, 30:60] = 0.5  # its shadow
+    raw = {
+        "image": img,
+        "alpha": own,
+        "shadow": shadow,
+        "color_delta": np.zeros((h, w, 3), np.float32),
+        "bg_delta": rng.normal(0, 0.1, (h, w, 3)).astype(np.float32),  # change everywhere
+        "background": rng.random((h, w, 3)).astype(np.float32),
+    }
+    out = assemble(raw)
+    grow = 0.03 * max(h, w) + 2  # REGION_GROW_FRAC of the long side, plus the distance slack
+    far = np.ones((h, w), bool)
+    far[int(40 - grow) : int(70 + grow), : int(60 + grow)] = False
+    np.testing.assert_array_equal(out["background"][far], img[far])
+    assert not np.allclose(out["background"][45:55, 35:45], img[45:55, 35:45])  # filled hole
+    # on a real photo most of the background is the input's own pixels, untouched
+    photo = _photo("rocket_tall.jpg")
+    stack = shipped.decompose(photo, max_layers=2)
+    assert stack.size == photo.shape[:2]
+    assert (stack.background == photo).all(axis=2).mean() > 0.3
+
+
+def test_box_prompt_narrows_the_prior(shipped):
+    img = _photo("rocket_launch.jpg")
+    box = (245, 110, 305, 330)
+    stack = shipped.decompose(img, prompt=Prompt(box=box), max_layers=2)
+    a = stack.objects[-1].alpha
+    inside = np.zeros_like(a, bool)
+    inside[110:330, 245:305] = True
+    assert a[inside].mean() > 0.1 and a[~inside].max() == 0.0
+
+
+def test_missing_prior_weight_is_a_clear_error(ckpt, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIWI_WEIGHTS_DIR", str(tmp_path))
+    with pytest.raises(PredictorError, match="liwi weights fetch u2netp"):
+        Predictor.from_uri(str(ckpt), device="cpu")

@@ -1,0 +1,80 @@
+"""Full-resolution helpers for a low-resolution alpha: resizing, guided filtering, instances.
+
+The guided filter (He, Sun & Tang, 2010) fits, in every window, a linear model
+``alpha ≈ a · I + b`` to the photo ``I`` (colour version: a 3-vector per pixel), so the
+upsampled alpha takes its edges from the full-resolution photo.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def resize_map(arr: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of an H×W or H×W×C float map to ``size_hw`` (area when shrinking)."""
+    import cv2
+
+    h, w = size_hw
+    if arr.shape[:2] == (h, w):
+        return arr.astype(np.float32, copy=True)
+    shrink = h < arr.shape[0] and w < arr.shape[1]
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return cv2.resize(arr.astype(np.float32), (w, h), interpolation=interp)
+
+
+def _box(x: np.ndarray, r: int) -> np.ndarray:
+    import cv2
+
+    return cv2.boxFilter(
+        x, -1, (2 * r + 1, 2 * r + 1), normalize=True, borderType=cv2.BORDER_REFLECT
+    )
+
+
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Colour guided filter of the H×W map ``src`` steered by the H×W×3 ``guide``."""
+    I = np.asarray(guide, np.float32)  # noqa: E741 - the paper's name for the guide
+    p = np.asarray(src, np.float32)
+    mean_i = _box(I, radius)
+    mean_p = _box(p, radius)
+    cov_ip = _box(I * p[..., None], radius) - mean_i * mean_p[..., None]
+    # 3×3 covariance of the guide per pixel, regularised by eps on the diagonal.
+    var = np.empty(I.shape[:2] + (3, 3), np.float32)
+    for a in range(3):
+        for b in range(a, 3):
+            v = _box(I[..., a] * I[..., b], radius) - mean_i[..., a] * mean_i[..., b]
+            var[..., a, b] = var[..., b, a] = v
+    var += eps * np.eye(3, dtype=np.float32)
+    coef = np.linalg.solve(var, cov_ip[..., None])[..., 0]  # H×W×3
+    bias = mean_p - (coef * mean_i).sum(axis=2)
+    return (_box(coef, radius) * I).sum(axis=2) + _box(bias, radius)
+
+
+def instances(
+    alpha: np.ndarray, limit: int, min_area: float, rel_area: float, grow: int
+) -> list[np.ndarray]:
+    """Split a soft alpha into at most ``limit`` objects, top (nearest) first.
+
+    Connected components of ``alpha > 0.5`` covering at least ``min_area`` of the image
+    and ``rel_area`` of the largest component; each keeps the soft alpha within ``grow``
+    pixels of its component (the nearest component owns contested pixels). Nearest =
+    lowest bottom edge, the usual ground-plane cue in photos.
+    """
+    import cv2
+
+    hard = (alpha > 0.5).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(hard, connectivity=8)
+    total = alpha.shape[0] * alpha.shape[1]
+    comps = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_area * total]
+    if not comps:
+        return []
+    largest = max(stats[i, cv2.CC_STAT_AREA] for i in comps)
+    comps = [i for i in comps if stats[i, cv2.CC_STAT_AREA] >= rel_area * largest]
+    bottom = {i: stats[i, cv2.CC_STAT_TOP] + stats[i, cv2.CC_STAT_HEIGHT] for i in comps}
+    comps = sorted(comps, key=lambda i: -bottom[i])[:limit]
+    # Each pixel goes to the nearest kept component (distance transform per component).
+    dists = np.stack(
+        [cv2.distanceTransform((labels != i).astype(np.uint8), cv2.DIST_L2, 5) for i in comps]
+    )
+    owner = dists.argmin(axis=0)
+    near = dists.min(axis=0) <= grow
+    return [(alpha * ((owner == k) & near)).astype(np.float32) for k in range(len(comps))]

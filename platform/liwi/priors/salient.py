@@ -1,0 +1,112 @@
+"""A pretrained salient-object network (U²-Net family) as a soft foreground prior.
+
+``SalientPrior(weight).alpha(image)`` → H×W float32 alpha at the image's own resolution:
+
+1. resize the RGB image to 320² (bilinear) and normalise with ImageNet mean/std, the way
+   the U²-Net weights were trained;
+2. run the network (onnxruntime on CPU; the same ONNX graph converted to torch with
+   ``onnx2torch`` when a CUDA device is asked for) and take its fused side output d0;
+3. min-max normalise that map, stretch its contrast (``(a − low) / (high − low)``,
+   clipped), resize it back to the input size and sharpen its edges with a guided filter
+   steered by the full-resolution photo (:func:`liwi.priors.refine.guided_filter`).
+
+Weights come from :mod:`liwi.weights` (a registered name, a lake URI or a file); nothing
+is downloaded here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from liwi.priors.refine import guided_filter, resize_map
+
+# Side the U²-Net family was trained at; inputs are resized to INPUT_SIZE².
+INPUT_SIZE = 320
+# ImageNet statistics used when the U²-Net weights were trained.
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+# Contrast stretch of the min-max normalised map: values ≤ LOW → 0, ≥ HIGH → 1. Lifts
+# soft-IoU of U²-Netp 0.898 → 0.911 on held-out rendered scenes (shared notes).
+STRETCH_LOW, STRETCH_HIGH = 0.2, 0.8
+# Guided-filter radius as a fraction of the long side, and its regulariser (alpha units²).
+GUIDE_RADIUS_FRAC = 1 / 160
+GUIDE_EPS = 1e-3
+
+
+class SalientPrior:
+    """A U²-Net family network that maps a photo to a soft salient-object alpha."""
+
+    def __init__(
+        self, weight: str | None = None, device: str | None = None, threads: int | None = None
+    ) -> None:
+        from liwi import weights
+
+        self.weight = weight or weights.DEFAULT_WEIGHT
+        self.path = weights.resolve(self.weight)
+        self.licence = weights.licence_of(self.weight)
+        self.device = device or "cpu"
+        self._threads = threads
+        self._session: Any = None
+        self._torch_net: Any = None
+
+    # -- backends ---------------------------------------------------------------------
+    def _run_onnx(self, x: np.ndarray) -> np.ndarray:
+        if self._session is None:
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            n = self._threads or int(os.environ.get("LIWI_PRIOR_THREADS", "0"))
+            if n > 0:
+                opts.intra_op_num_threads = n
+                opts.inter_op_num_threads = 1
+            self._session = ort.InferenceSession(
+                str(self.path), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+            self._input = self._session.get_inputs()[0].name
+        return self._session.run(None, {self._input: x})[0]
+
+    def torch_module(self):
+        """The ONNX graph as a trainable ``torch.nn.Module`` (onnx2torch; outputs d0…d6)."""
+        if self._torch_net is None:
+            import onnx
+            from onnx2torch import convert
+
+            self._torch_net = convert(onnx.load(str(self.path))).eval()
+        return self._torch_net
+
+    def _run_torch(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
+        net = self.torch_module().to(self.device)
+        with torch.no_grad():
+            out = net(torch.from_numpy(x).to(self.device))
+        first = out[0] if isinstance(out, list | tuple) else out
+        return first.float().cpu().numpy()
+
+    # -- public -----------------------------------------------------------------------
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        """H×W×3 float in [0, 1] → 1×3×320×320 normalised network input."""
+        small = resize_map(np.asarray(image, np.float32), (INPUT_SIZE, INPUT_SIZE))
+        return ((small - MEAN) / STD).transpose(2, 0, 1)[None].astype(np.float32)
+
+    def saliency(self, image: np.ndarray) -> np.ndarray:
+        """Min-max normalised 320×320 salient map in [0, 1] (no stretch, no resize)."""
+        x = self.preprocess(image)
+        raw = self._run_torch(x) if self.device.startswith("cuda") else self._run_onnx(x)
+        m = raw[0, 0].astype(np.float32)
+        lo, hi = float(m.min()), float(m.max())
+        return (m - lo) / (hi - lo) if hi - lo > 1e-6 else np.zeros_like(m)
+
+    def alpha(self, image: np.ndarray, refine: bool = True) -> np.ndarray:
+        """Soft foreground alpha at the image's resolution (stretched, edge-refined)."""
+        image = np.asarray(image, np.float32)
+        h, w = image.shape[:2]
+        sal = np.clip((self.saliency(image) - STRETCH_LOW) / (STRETCH_HIGH - STRETCH_LOW), 0, 1)
+        up = resize_map(sal, (h, w))
+        if refine:
+            radius = max(1, round(max(h, w) * GUIDE_RADIUS_FRAC))
+            up = guided_filter(image, up, radius, GUIDE_EPS)
+        return np.clip(up, 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,66 @@
+"""The pretrained salient-object prior: real U²-Netp weights, both backends, refinement."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from liwi.imageio import decode_rgb
+from liwi.priors.refine import guided_filter, instances
+from liwi.priors.salient import SalientPrior
+
+LAKE = Path(__file__).resolve().parents[2] / "data" / "sample_lake"
+
+
+@pytest.fixture(scope="module")
+def prior():
+    return SalientPrior("u2netp", threads=1)  # fetched by the set-up (make setup)
+
+
+def test_converted_trunk_equals_onnxruntime(prior):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((1, 3, 320, 320)).astype(np.float32)
+    ref = prior._run_onnx(x)
+    with torch.no_grad():
+        out = prior.torch_module()(torch.from_numpy(x))
+    np.testing.assert_allclose(out[0].numpy(), ref, atol=1e-4)
+    # gradients flow through the converted graph: it can be fine-tuned
+    xt = torch.from_numpy(x).requires_grad_(True)
+    prior.torch_module()(xt)[0].mean().backward()
+    assert xt.grad is not None and float(xt.grad.abs().sum()) > 0
+
+
+def test_finds_the_cat_and_not_the_corners(prior):
+    img = decode_rgb((LAKE / "cat.jpg").read_bytes())
+    a = prior.alpha(img)
+    assert a.shape == img.shape[:2] and a.dtype == np.float32
+    h, w = a.shape
+    assert a[h // 2 - 20 : h // 2 + 20, w // 2 - 20 : w // 2 + 20].mean() > 0.9  # the face
+    assert a[:20, -20:].mean() < 0.1  # the blurred room behind it
+
+
+def test_guided_filter_keeps_flat_maps_and_follows_edges():
+    rng = np.random.default_rng(1)
+    guide = rng.random((40, 50, 3)).astype(np.float32)
+    flat = np.full((40, 50), 0.3, np.float32)
+    np.testing.assert_allclose(guided_filter(guide, flat, 3, 1e-3), flat, atol=1e-4)
+    # a step edge in the guide sharpens a blurred step in the map
+    step = np.zeros((40, 50, 3), np.float32)
+    step[:, 25:] = 1.0
+    blurred = np.clip((np.arange(50) - 20) / 10.0, 0, 1)[None].repeat(40, 0).astype(np.float32)
+    out = guided_filter(step, blurred, 4, 1e-4)
+    assert out[:, 20:25].mean() < blurred[:, 20:25].mean()
+    assert out[:, 25:30].mean() > blurred[:, 25:30].mean()
+
+
+def test_instances_split_and_order_nearest_first():
+    a = np.zeros((100, 100), np.float32)
+    a[10:30, 10:30] = 1.0  # far (higher in the frame)
+    a[60:90, 50:80] = 1.0  # near (lower bottom edge)
+    a[5, 95] = 1.0  # speck: below the minimum area
+    objs = instances(a, limit=3, min_area=0.01, rel_area=0.1, grow=3)
+    assert len(objs) == 2
+    assert objs[0][75, 65] == 1.0 and objs[0][20, 20] == 0.0
+    assert objs[1][20, 20] == 1.0 and objs[1][5, 95] == 0.0
+    assert len(instances(a, limit=1, min_area=0.01, rel_area=0.1, grow=3)) == 1
+    assert instances(np.zeros((8, 8), np.float32), 3, 0.01, 0.1, 2) == []
