@@ -115,7 +115,7 @@ def resolve_checkpoint(uri: str | os.PathLike[str] | None) -> Any:
     return path
 
 
-def _as_image(image: Any) -> np.ndarray:
+def as_input_image(image: Any) -> np.ndarray:
     from liwi.imageio import decode_rgb
     from liwi.layers import check_rgb
 
@@ -267,7 +267,7 @@ class Predictor:
         """Decompose several images; ``prompts`` (one per image or None) steer the first peel."""
         if max_layers < 1:
             raise PredictorError(f"max_layers must be ≥ 1 (background only), got {max_layers}")
-        imgs = [_as_image(im) for im in images]
+        imgs = [as_input_image(im) for im in images]
         prompts = list(prompts) if prompts is not None else [None] * len(imgs)
         if len(prompts) != len(imgs):
             raise PredictorError(f"{len(prompts)} prompts for {len(imgs)} images")

@@ -72,3 +72,15 @@ def test_cli_entry_point_runs(tmp_path):
     )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "o" / "p" / "background.png").is_file()
+
+
+def test_method_and_prior_flags(tmp_path):
+    from pathlib import Path
+
+    from liwi.cli import main
+
+    photo = Path(__file__).resolve().parents[2] / "data" / "sample_lake" / "rocket_tall.jpg"
+    assert main(["predict", str(photo), "--out", str(tmp_path / "p"), "--method", "prior"]) == 0
+    assert (tmp_path / "p" / "rocket_tall" / "layers.json").is_file()
+    assert main(["predict", str(photo), "--out", str(tmp_path / "n"), "--prior", "none"]) == 0
+    assert main(["predict", str(photo), "--out", str(tmp_path / "x"), "--prior", "nope"]) == 2

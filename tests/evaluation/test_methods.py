@@ -39,3 +39,15 @@ def test_classical_chain_peels_an_object_and_recomposes_the_input(image):
 def test_unknown_baseline_is_an_error():
     with pytest.raises(ValueError, match="unknown baseline"):
         build_methods(None, ["magic"])
+
+
+def test_prior_baseline_finds_the_object_without_a_shadow(image):
+    from liwi.evaluation.methods import prior_method
+
+    stack = prior_method().decompose(image, 2)
+    assert stack.n_layers == 2
+    obj = stack.objects[0]
+    assert obj.alpha[20:28, 26:38].mean() > 0.8  # the red square
+    assert obj.attenuation.min() == 1.0  # the prior has no shadow
+    methods, notes = build_methods(None, ["identity", "prior"])
+    assert [m.name for m in methods] == ["model", "identity", "prior"] and notes == []

@@ -61,7 +61,8 @@ class LLMConfig(BaseModel):
 
 
 def _default_tools() -> dict[str, ToolSpec]:
-    return {name: ToolSpec() for name in ("segment", "refine_alpha", "inpaint", "extract_shadow")}
+    tools = {name: ToolSpec() for name in ("refine_alpha", "inpaint", "extract_shadow")}
+    return {"segment": ToolSpec(backend="salient"), **tools}  # pretrained prior first
 
 
 class AgentConfig(BaseModel):
@@ -278,7 +279,11 @@ class Agent:
             state.candidates = list(out.candidates)
             state.chosen, state.mattes, state.shadows, state.inpainted = [], {}, {}, None
             state.matte_cache = {}
-            return {"candidates": state.summary()["candidates"]}
+            result: dict[str, Any] = {"candidates": state.summary()["candidates"]}
+            licence = getattr(self.toolbox.tool("segment"), "licence", None)
+            if licence:  # pretrained weights used: their licence goes into the row's trace
+                result["weights"] = licence
+            return result
         if name == "select_objects":
             return self._select(state, [int(i) for i in args.get("candidates", [])])
         if name == "refine_alpha":

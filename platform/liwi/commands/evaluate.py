@@ -12,7 +12,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", help="split to score (default: test)")
     p.add_argument("--out", help="report folder")
     p.add_argument("--limit", type=int, help="at most this many rows")
-    p.add_argument("--baseline", action="append", help="identity | classical (repeatable)")
+    p.add_argument("--baseline", action="append", help="identity | classical | prior (repeatable)")
     p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
 
 

@@ -34,7 +34,20 @@ def _box(text: str) -> tuple[float, float, float, float]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="input photos")
     p.add_argument("--out", required=True, help="output folder (one sub-folder per image)")
+    p.add_argument(
+        "--method",
+        choices=("model", "add", "prior"),
+        default="model",
+        help="model: the LiWi network guided by the prior (default); add: the ADD tool chain; "
+        "prior: the pretrained salient prior alone, no shadow",
+    )
     p.add_argument("--model", default=None, help="checkpoint path, lake URI or models:/name@alias")
+    p.add_argument(
+        "--prior",
+        default="u2netp",
+        help="salient prior weight: a name from `liwi weights list`, a lake URI or a file; "
+        "'none' for the network alone (default u2netp)",
+    )
     p.add_argument("--box", type=_box, help="prompt box x0,y0,x1,y1 in pixels")
     p.add_argument(
         "--point", type=_pair, action="append", default=[], help="prompt point x,y (repeatable)"
@@ -49,12 +62,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from liwi.decomposers import build_decomposer
     from liwi.imageio import ImageDecodeError, decode_rgb
     from liwi.layer_export import write_folder
     from liwi.model.prompts import Prompt, PromptError
-    from liwi.predictor import Predictor
+    from liwi.predictor import PredictorError
 
-    predictor = Predictor.from_uri(args.model, device=args.device)
+    prior = None if args.prior.lower() == "none" else args.prior
+    try:
+        predictor = build_decomposer(args.method, args.model, prior=prior, device=args.device)
+    except PredictorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     failures = 0
     stems: set[str] = set()

@@ -41,7 +41,7 @@ class EvaluateConfig(JobConfig):
     tables: list[str] = Field(min_length=1)  # layer tables (folders or s3://…)
     split: str | None = "test"  # rows of this split (None = every ok row)
     out: str = "runs/eval"  # report folder
-    baselines: list[Literal["identity", "classical"]] = Field(
+    baselines: list[Literal["identity", "classical", "prior"]] = Field(
         default_factory=lambda: ["identity", "classical"]
     )  # compared side by side with the model
     max_merges: int = Field(5, ge=0, le=5)  # allowed merges of the LayerD protocol

@@ -6,6 +6,8 @@ Each method maps a flat RGB image to a :class:`~liwi.layers.LayerStack` with at 
 * ``model`` — :class:`liwi.predictor.Predictor` (a checkpoint, lake or ``models:/`` URI);
 * ``identity`` — the input as the background and nothing else (what "doing nothing"
   scores; background L1 in shadow regions equals the shadow's darkening);
+* ``prior`` — the pretrained salient-object prior alone (U²-Netp: objects with the
+  photo's colours, no shadow, background inpainted; :class:`liwi.decomposers.PriorDecomposer`);
 * ``classical`` — the classical ADD tool chain of :mod:`liwi.tools` (saliency
   segmentation, matting, inpainting, shadow extraction), peeling like the model;
   skipped with a note when those tools are not installed.
@@ -21,7 +23,7 @@ import numpy as np
 from liwi.layers import LayerStack
 
 Decompose = Callable[[np.ndarray, int], LayerStack]
-BASELINES = ("identity", "classical")
+BASELINES = ("identity", "classical", "prior")
 
 
 @dataclass
@@ -49,6 +51,17 @@ def model_method(uri: str | None, device: str | None = None, name: str = "model"
         return predictor.decompose(image, max_layers=max_layers)
 
     return Method(name, decompose, f"LiWi model {predictor.source}")
+
+
+def prior_method(weight: str | None = None, device: str | None = None) -> Method:
+    from liwi.decomposers import PriorDecomposer
+
+    prior = PriorDecomposer(weight or "u2netp", device=device)
+
+    def decompose(image: np.ndarray, max_layers: int) -> LayerStack:
+        return prior.decompose(image, max_layers=max_layers)
+
+    return Method("prior", decompose, f"pretrained salient prior alone ({prior.source})")
 
 
 def classical_method() -> Method | None:
@@ -101,6 +114,8 @@ def build_methods(
     for name in baselines:
         if name == "identity":
             methods.append(identity_method())
+        elif name == "prior":
+            methods.append(prior_method(device=device))
         else:  # classical
             m = classical_method()
             if m is None:

@@ -30,23 +30,40 @@ def _box(x: np.ndarray, r: int) -> np.ndarray:
     )
 
 
-def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """Colour guided filter of the H×W map ``src`` steered by the H×W×3 ``guide``."""
-    I = np.asarray(guide, np.float32)  # noqa: E741 - the paper's name for the guide
-    p = np.asarray(src, np.float32)
-    mean_i = _box(I, radius)
-    mean_p = _box(p, radius)
-    cov_ip = _box(I * p[..., None], radius) - mean_i * mean_p[..., None]
+def guided_filter(
+    guide: np.ndarray, src: np.ndarray, radius: int, eps: float, work_side: int | None = None
+) -> np.ndarray:
+    """Colour guided filter of the H×W map ``src`` steered by the H×W×3 ``guide``.
+
+    With ``work_side`` the linear coefficients are fitted on copies shrunk to that long
+    side and applied to the full-resolution guide (the "fast guided filter", He & Sun
+    2015): edges still come from the full-resolution photo, at a fraction of the cost.
+    """
+    full = np.asarray(guide, np.float32)
+    h, w = full.shape[:2]
+    scale = 1.0 if work_side is None else min(1.0, work_side / max(h, w))
+    if scale < 1.0:
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        I, p = resize_map(full, size), resize_map(np.asarray(src, np.float32), size)  # noqa: E741
+        r = max(1, round(radius * scale))
+    else:
+        I, p, r = full, np.asarray(src, np.float32), radius  # noqa: E741 - the paper's names
+    mean_i = _box(I, r)
+    mean_p = _box(p, r)
+    cov_ip = _box(I * p[..., None], r) - mean_i * mean_p[..., None]
     # 3×3 covariance of the guide per pixel, regularised by eps on the diagonal.
     var = np.empty(I.shape[:2] + (3, 3), np.float32)
     for a in range(3):
         for b in range(a, 3):
-            v = _box(I[..., a] * I[..., b], radius) - mean_i[..., a] * mean_i[..., b]
+            v = _box(I[..., a] * I[..., b], r) - mean_i[..., a] * mean_i[..., b]
             var[..., a, b] = var[..., b, a] = v
     var += eps * np.eye(3, dtype=np.float32)
     coef = np.linalg.solve(var, cov_ip[..., None])[..., 0]  # H×W×3
     bias = mean_p - (coef * mean_i).sum(axis=2)
-    return (_box(coef, radius) * I).sum(axis=2) + _box(bias, radius)
+    coef, bias = _box(coef, r), _box(bias, r)
+    if scale < 1.0:
+        coef, bias = resize_map(coef, (h, w)), resize_map(bias, (h, w))
+    return (coef * full).sum(axis=2) + bias
 
 
 def instances(

@@ -34,6 +34,8 @@ STRETCH_LOW, STRETCH_HIGH = 0.2, 0.8
 # Guided-filter radius as a fraction of the long side, and its regulariser (alpha units²).
 GUIDE_RADIUS_FRAC = 1 / 160
 GUIDE_EPS = 1e-3
+# The filter's coefficients are fitted at most this long side (then applied at full size).
+GUIDE_WORK_SIDE = 512
 
 
 class SalientPrior:
@@ -108,5 +110,5 @@ class SalientPrior:
         up = resize_map(sal, (h, w))
         if refine:
             radius = max(1, round(max(h, w) * GUIDE_RADIUS_FRAC))
-            up = guided_filter(image, up, radius, GUIDE_EPS)
+            up = guided_filter(image, up, radius, GUIDE_EPS, GUIDE_WORK_SIDE)
         return np.clip(up, 0.0, 1.0).astype(np.float32)

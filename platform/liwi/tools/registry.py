@@ -1,6 +1,7 @@
 """Tool registry: ``(name, backend) → Tool`` with lazy imports, and the agents' schemas.
 
->>> seg = get_tool("segment")                                   # classical, no weights
+>>> seg = get_tool("segment", "salient")                        # pretrained U²-Netp prior
+>>> classic = get_tool("segment")                               # classical, no weights
 >>> sam = get_tool("segment", "sam2", checkpoint="s3://models/sam2.1_hiera_t.pt")
 >>> inp = get_tool("inpaint", "diffusers", model="/models/sd-inpaint")
 
@@ -20,6 +21,7 @@ from liwi.tools.base import Tool, ToolError
 # name → backend → "module:Class". The first backend listed is the default.
 TOOLS: dict[str, dict[str, str]] = {
     "segment": {
+        "salient": "liwi.tools.segment_salient:SalientSegmenter",
         "classical": "liwi.tools.segment:ClassicalSegmenter",
         "sam2": "liwi.tools.segment_sam2:Sam2Segmenter",
     },
@@ -41,7 +43,7 @@ TOOLS: dict[str, dict[str, str]] = {
 
 # Tools an agent gets when nothing else is configured (verify needs a model: opt-in).
 DEFAULT_BACKENDS: dict[str, str] = {
-    "segment": "classical",
+    "segment": "salient",  # pretrained U²-Netp, classical candidates appended as fallbacks
     "refine_alpha": "classical",
     "inpaint": "classical",
     "extract_shadow": "classical",

@@ -1,0 +1,102 @@
+"""``segment`` with a pretrained salient-object network first and the classical one second.
+
+Candidates: the objects of the U²-Net family prior (:class:`liwi.priors.salient.SalientPrior`,
+split into instances, nearest first), then the classical saliency + GrabCut candidates
+that do not overlap them (:class:`liwi.tools.segment.ClassicalSegmenter`). The agent takes
+candidates in order and swaps in the next one when the curator rejects a layer, so the
+classical segmentation is the fallback it tries second. A box prompt keeps the prior's
+map inside the box; point prompts go to the classical tool alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from liwi.tools.arrays import as_image
+from liwi.tools.base import Tool, ToolError, ToolParams
+from liwi.tools.segment import (
+    ClassicalSegmenter,
+    ClassicalSegmentParams,
+    MaskCandidate,
+    SegmentInput,
+    SegmentOutput,
+    check_prompt,
+    dedupe,
+    make_candidate,
+)
+
+
+class SalientSegmentParams(ToolParams):
+    max_candidates: int = Field(4, ge=1, le=16, description="most candidates returned")
+    min_area: float = Field(0.005, ge=0.0, le=1.0, description="smallest object, image fraction")
+    rel_area: float = Field(
+        0.08, ge=0.0, le=1.0, description="smallest object relative to the largest one"
+    )
+    max_overlap: float = Field(0.5, ge=0.0, le=1.0, description="drop candidates above this IoU")
+    classical_fallback: bool = Field(
+        True, description="append the classical candidates after the prior's"
+    )
+
+
+class SalientSegmenter(Tool[SegmentInput, SegmentOutput]):
+    """U²-Net family prior (pretrained weights), classical candidates as fallbacks."""
+
+    name = "segment"
+    description = ClassicalSegmenter.description
+    Params = SalientSegmentParams
+    backend = "salient"
+
+    def __init__(self, weight: str | None = None, device: str | None = None) -> None:
+        super().__init__()
+        self.weight = weight
+        self.device = device
+        self.prior = None
+
+    def _setup(self) -> None:
+        from liwi.priors.salient import SalientPrior
+
+        self.prior = SalientPrior(self.weight, device=self.device)
+
+    @property
+    def licence(self) -> str:
+        from liwi import weights
+
+        return weights.licence_of(self.weight)
+
+    def run(self, inputs: SegmentInput, params: SalientSegmentParams) -> SegmentOutput:
+        from liwi.priors.refine import instances
+
+        image = as_image(inputs.image)
+        h, w = image.shape[:2]
+        check_prompt(inputs, (h, w))
+        cands: list[MaskCandidate] = []
+        alpha = None
+        if not inputs.points:
+            alpha = self.prior.alpha(image)
+            if inputs.box is not None:
+                x0, y0, x1, y1 = (int(round(v)) for v in inputs.box)
+                keep = np.zeros_like(alpha)
+                keep[y0:y1, x0:x1] = 1.0
+                alpha = alpha * keep
+            grow = max(2, round(0.02 * max(h, w)))
+            for m in instances(
+                alpha, params.max_candidates, params.min_area, params.rel_area, grow
+            ):
+                hard = (m > 0.5).astype(np.float32)
+                # confidence: how decided the prior is over the object (1 = crisp 0/1 map)
+                decided = float(np.abs(2 * m[hard > 0] - 1).mean()) if hard.any() else 0.0
+                cands.append(make_candidate(hard, score=0.5 + 0.5 * decided))
+        if params.classical_fallback:
+            try:
+                classical = ClassicalSegmenter()(inputs, ClassicalSegmentParams())
+                cands += [
+                    MaskCandidate(c.mask, min(c.score, 0.6), c.bbox, c.area)
+                    for c in classical.candidates
+                ]
+            except ToolError:
+                pass
+        out = dedupe(cands, params.max_overlap, params.max_candidates)
+        if not out:
+            raise ToolError("no salient object found (prior and classical both empty)")
+        return SegmentOutput(candidates=out, saliency=alpha)
