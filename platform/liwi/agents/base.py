@@ -29,7 +29,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from liwi.curator import Curator, Verdict
+from liwi.add.curator import Curator, Verdict
 from liwi.layers import LayerStack
 
 ACTIONS = ("select_objects", "curate", "finish")

@@ -18,9 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from liwi.add.driver import DecomposeConfig, format_summary
+    from liwi.add.driver import run as run_job
     from liwi.config import ConfigError
-    from liwi.decompose_job import DecomposeConfig, format_summary
-    from liwi.decompose_job import run as run_job
 
     overrides = {
         "input": args.input,

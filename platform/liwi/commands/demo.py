@@ -28,8 +28,8 @@ def run(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from liwi.decompose_job import DecomposeConfig, format_summary
-    from liwi.decompose_job import run as run_decompose
+    from liwi.add.driver import DecomposeConfig, format_summary
+    from liwi.add.driver import run as run_decompose
 
     out = Path(args.output).resolve()
     if not Path(args.input).exists() and "://" not in args.input:
