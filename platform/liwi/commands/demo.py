@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
-DEFAULT_INPUT = REPO / "data" / "sample_lake"
-DEFAULT_CONFIG = REPO / "jobs" / "configs" / "decompose.yaml"
+from liwi.paths import JOB_CONFIGS, SAMPLE_LAKE
+
+DEFAULT_INPUT = SAMPLE_LAKE
+DEFAULT_CONFIG = JOB_CONFIGS / "decompose.yaml"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
