@@ -147,6 +147,7 @@ def contact_sheet(
 
     from liwi.imageio import decode_rgb
     from liwi.model.prompts import Prompt
+    from liwi.predictor import DEFAULT_MAX_LAYERS
 
     photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if boxes is not None:
@@ -160,7 +161,9 @@ def contact_sheet(
     for r, p in enumerate(photos):
         img = decode_rgb(p.read_bytes())
         box = boxes.get(p.stem) if boxes is not None else None
-        st = predictor.decompose(img, Prompt(box=box) if box else None, max_layers=3)
+        st = predictor.decompose(
+            img, Prompt(box=box) if box else None, max_layers=DEFAULT_MAX_LAYERS
+        )
         fg = st.foreground()
         h, w = st.size
         yy, xx = np.mgrid[0:h, 0:w]
