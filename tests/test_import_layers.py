@@ -25,6 +25,7 @@ ROOMS: list[list[str]] = [
         "liwi.config",
         "liwi.paths",
         "liwi.layer_export",
+        "liwi.chat",
     ],
     [  # 1: tools, the model, the only MLflow callers; heavy imports inside functions
         "liwi.tools",
