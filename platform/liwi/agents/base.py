@@ -24,13 +24,17 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from liwi.add.curator import Curator, Verdict
 from liwi.layers import LayerStack
+from liwi.tools.registry import AGENT_TOOLS
+
+if TYPE_CHECKING:
+    from liwi.agents.toolbox import Toolbox
 
 ACTIONS = ("select_objects", "curate", "finish")
 
@@ -61,7 +65,7 @@ class LLMConfig(BaseModel):
 
 
 def _default_tools() -> dict[str, ToolSpec]:
-    return {name: ToolSpec() for name in ("segment", "refine_alpha", "inpaint", "extract_shadow")}
+    return {name: ToolSpec() for name in AGENT_TOOLS}
 
 
 class AgentConfig(BaseModel):
@@ -188,7 +192,7 @@ class Agent:
     def __init__(
         self,
         policy: Policy,
-        toolbox: Any,
+        toolbox: Toolbox,
         curator: Curator,
         config: AgentConfig | None = None,
     ) -> None:

@@ -39,13 +39,11 @@ TOOLS: dict[str, dict[str, str]] = {
     },
 }
 
-# Tools an agent gets when nothing else is configured (verify needs a model: opt-in).
-DEFAULT_BACKENDS: dict[str, str] = {
-    "segment": "classical",
-    "refine_alpha": "classical",
-    "inpaint": "classical",
-    "extract_shadow": "classical",
-}
+# The tools of the decomposition chain, in the order an agent calls them: the one list
+# the agents and their toolbox use (verify needs a model or an endpoint: opt-in).
+AGENT_TOOLS: tuple[str, ...] = ("segment", "refine_alpha", "inpaint", "extract_shadow")
+# Backends an agent gets when nothing else is configured.
+DEFAULT_BACKENDS: dict[str, str] = {name: "classical" for name in AGENT_TOOLS}
 
 
 def available() -> dict[str, list[str]]:
