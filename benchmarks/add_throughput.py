@@ -43,7 +43,7 @@ def make_lake(root: Path, n: int, size: int) -> None:
 
 
 def job(lake: Path, out: Path, runner: str, actors: int, size: int, limit: int | None = None):
-    from liwi.decompose_job import DecomposeConfig, run
+    from liwi.add.driver import DecomposeConfig, run
 
     stages = {
         # 2 actors × 0.85 CPU + writer 0.25 ≤ 2 logical CPUs
@@ -118,7 +118,7 @@ def main() -> None:
     loop = job(lake, tmp / "loop", "loop", 1, args.size)
     results["loop"] = loop
     t0 = time.perf_counter()
-    from liwi.decompose_job import start_local_ray
+    from liwi.add.ray_adapter import start_local_ray
 
     start_local_ray(num_cpus=args.cpus, num_gpus=0, object_store_mb=512)
     results["ray_init_seconds"] = time.perf_counter() - t0

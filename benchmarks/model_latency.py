@@ -20,7 +20,7 @@ import statistics
 import sys
 import time
 
-from liwi.commands.predict import _box as parse_box  # the CLI's --box parser (light module)
+from liwi.model.prompts import parse_box  # the one x0,y0,x1,y1 parser (the CLI's too)
 
 
 def main(argv: list[str] | None = None) -> int:

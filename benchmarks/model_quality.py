@@ -36,54 +36,44 @@ DEGRADE_MAX_PX = 4
 
 
 def evaluate(predictor, rows, max_merges: int = 5) -> dict:
-    """All metrics of ``predictor`` and of the identity baseline over ``rows``."""
-    from tqdm import tqdm
+    """All metrics of ``predictor`` and of the identity baseline over ``rows``.
 
-    from liwi.layers import LayerStack
-    from liwi.metrics.layers import decomposition_scores, evaluate_layers, rgb_l1, soft_iou
-    from liwi.metrics.layers import stack_eval_layers as seq
-    from liwi.metrics.segmentation import fg_segmentation_metrics
-    from liwi.metrics.shadow import shadow_metrics
+    The protocol, shadow and foreground numbers come from the evaluation job's scorer
+    (:func:`liwi.evaluation.job.score_rows`); the top-object and degraded-prompt numbers
+    are this benchmark's own, computed on the same predictions.
+    """
+    from liwi.evaluation.job import ALL, score_rows
+    from liwi.evaluation.methods import Method, identity_method
+    from liwi.metrics.layers import rgb_l1, soft_iou
     from liwi.model.prompts import Prompt
-    from liwi.training.data import decode_row, degrade_mask
+    from liwi.training.data import degrade_mask
 
-    proto = {"model": [], "identity": []}
-    top = {"alpha_iou": [], "rgb_l1": []}
+    top = {"alpha_soft_iou": [], "rgb_l1": []}
     # the top object prompted with a degraded copy of its true mask (what the
     # degradation-restoration objective trains for), and the degraded prompt itself
-    prompted = {"alpha_iou": [], "rgb_l1": [], "prompt_alpha_iou": []}
-    shadows = {"model": [], "identity": []}
-    fg_pred, fg_gt = [], []
-    t0 = time.perf_counter()
-    for row in tqdm(rows, desc="eval"):
-        gt, image = decode_row(row)
-        image = image if image is not None else gt.composite()
-        pred = predictor.decompose(image, max_layers=gt.n_layers)
-        ident = LayerStack(background=image)
-        proto["model"].append(evaluate_layers(seq(pred), seq(gt), max_merges))
-        proto["identity"].append(evaluate_layers(seq(ident), seq(gt), max_merges))
+    prompted = {"alpha_soft_iou": [], "rgb_l1": [], "prompt_alpha_soft_iou": []}
+
+    def extras(gt, image, preds) -> None:
+        pred = preds["model"]
         gt_top = gt.objects[-1].rgba
-        if pred.objects:
-            top["alpha_iou"].append(soft_iou(pred.objects[-1].rgba, gt_top))
-            top["rgb_l1"].append(rgb_l1(pred.objects[-1].rgba, gt_top))
-        else:
-            top["alpha_iou"].append(0.0)
-            top["rgb_l1"].append(rgb_l1(np.zeros_like(gt_top), gt_top))
-        rng = np.random.default_rng(len(prompted["alpha_iou"]))  # same draws for every model
+        got = pred.objects[-1].rgba if pred.objects else np.zeros_like(gt_top)
+        top["alpha_soft_iou"].append(soft_iou(got, gt_top) if pred.objects else 0.0)
+        top["rgb_l1"].append(rgb_l1(got, gt_top))
+        rng = np.random.default_rng(len(prompted["alpha_soft_iou"]))  # same draws every model
         rough = degrade_mask(gt.objects[-1].alpha, DEGRADE_MAX_PX, rng)
         fixed = predictor.decompose(image, prompt=Prompt(mask=rough), max_layers=2)
         got = fixed.objects[-1].rgba if fixed.objects else np.zeros_like(gt_top)
-        prompted["alpha_iou"].append(soft_iou(got, gt_top))
+        prompted["alpha_soft_iou"].append(soft_iou(got, gt_top))
         prompted["rgb_l1"].append(rgb_l1(got, gt_top))
-        prompted["prompt_alpha_iou"].append(soft_iou(np.dstack([gt_top[..., :3], rough]), gt_top))
-        for name, st in (("model", pred), ("identity", ident)):
-            shadows[name].append(
-                shadow_metrics(
-                    st.total_attenuation(), gt.total_attenuation(), st.background, gt.background
-                )
-            )
-        fg_pred.append(pred.foreground()[..., 3])
-        fg_gt.append(gt.foreground()[..., 3] > 0.5)
+        prompted["prompt_alpha_soft_iou"].append(
+            soft_iou(np.dstack([gt_top[..., :3], rough]), gt_top)
+        )
+
+    model = Method("model", lambda im, n: predictor.decompose(im, max_layers=n), "LiWi model")
+    t0 = time.perf_counter()
+    scored = score_rows(
+        rows, [model, identity_method()], max_merges, progress=True, on_sample=extras
+    )
     seconds = time.perf_counter() - t0
 
     def mean(vals):
@@ -91,17 +81,17 @@ def evaluate(predictor, rows, max_merges: int = 5) -> dict:
         return float(np.mean(vals)) if vals else float("nan")
 
     out = {"n": len(rows), "seconds": round(seconds, 1)}
-    for name in ("model", "identity"):
-        agg = decomposition_scores(proto[name])
+    for name, r in scored["results"].items():
         out[name] = {
             "protocol": {
-                f"merges_{a['merges']}": {k: a[k] for k in ("rgb_l1", "alpha_iou")} for a in agg
+                f"merges_{a['merges']}": {k: a[k] for k in ("rgb_l1", "alpha_soft_iou")}
+                for a in r["layers"][ALL]
             },
-            "shadow": {k: mean([s[k] for s in shadows[name]]) for k in shadows[name][0]},
+            "shadow": r["shadow"][ALL],
         }
     out["model"]["top_object"] = {k: mean(v) for k, v in top.items()}
     out["model"]["degraded_prompt"] = {k: mean(v) for k, v in prompted.items()}
-    out["model"]["fg_segmentation"] = fg_segmentation_metrics(fg_pred, fg_gt)
+    out["model"]["fg_segmentation"] = scored["results"]["model"]["foreground"]
     m, i = out["model"]["shadow"], out["identity"]["shadow"]
     out["shadow_bg_l1_ratio_vs_identity"] = m["background_l1_shadow"] / i["background_l1_shadow"]
     return out
@@ -147,6 +137,7 @@ def contact_sheet(
 
     from liwi.imageio import decode_rgb
     from liwi.model.prompts import Prompt
+    from liwi.predictor import DEFAULT_MAX_LAYERS
 
     photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if boxes is not None:
@@ -160,7 +151,9 @@ def contact_sheet(
     for r, p in enumerate(photos):
         img = decode_rgb(p.read_bytes())
         box = boxes.get(p.stem) if boxes is not None else None
-        st = predictor.decompose(img, Prompt(box=box) if box else None, max_layers=3)
+        st = predictor.decompose(
+            img, Prompt(box=box) if box else None, max_layers=DEFAULT_MAX_LAYERS
+        )
         fg = st.foreground()
         h, w = st.size
         yy, xx = np.mgrid[0:h, 0:w]

@@ -22,11 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-VARIANTS = {
-    "full": {"shadow_guided": True, "degradation": True},
-    "no_shadow_guided": {"shadow_guided": False, "degradation": True},
-    "no_degradation": {"shadow_guided": True, "degradation": False},
-}
+from liwi.evaluation.ablation import VARIANT_FLAGS as VARIANTS  # the one variant list
 
 
 def train_variant(base_yaml: str, variant: str, args) -> Path:
@@ -89,10 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         results["variants"][variant] = res
         m = res["model"]
         print(
-            f"{variant:18s} softIoU0 {m['protocol']['merges_0']['alpha_iou']:.3f} "
-            f"top IoU {m['top_object']['alpha_iou']:.3f} "
+            f"{variant:18s} softIoU0 {m['protocol']['merges_0']['alpha_soft_iou']:.3f} "
+            f"top IoU {m['top_object']['alpha_soft_iou']:.3f} "
             f"top L1 {m['top_object']['rgb_l1']:.4f} "
-            f"degraded-prompt IoU {m['degraded_prompt']['alpha_iou']:.3f} "
+            f"degraded-prompt IoU {m['degraded_prompt']['alpha_soft_iou']:.3f} "
             f"shadow IoU {m['shadow']['shadow_iou']:.3f} "
             f"bg-in-shadow ratio {res['shadow_bg_l1_ratio_vs_identity']:.3f}",
             flush=True,

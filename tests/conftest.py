@@ -50,7 +50,7 @@ def ray_local() -> Iterator[None]:
     """
     import ray
 
-    from liwi.decompose_job import start_local_ray
+    from liwi.add.ray_adapter import start_local_ray
 
     start_local_ray(num_cpus=2, num_gpus=0, object_store_mb=256)
     ray.data.DataContext.get_current().enable_progress_bars = False

@@ -28,3 +28,25 @@ def test_help_runs_end_to_end():
     )
     assert "usage: liwi" in out.stdout
     assert time.perf_counter() - t < 5.0  # generous: interpreter start on a loaded CI box
+
+
+def test_a_config_error_is_exit_2_with_one_message_for_every_command(tmp_path, capsys):
+    from liwi.cli import main
+
+    missing = str(tmp_path / "missing.yaml")
+    assert main(["serve", "--config", missing]) == 2
+    assert main(["synth", "--config", missing, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"liwi serve: serve config not found: {missing}" in err
+    assert "liwi synth: config file not found" in err
+
+
+def test_table_flags_of_train_and_train_local_read_the_same_way():
+    from liwi.cli import build_parser
+
+    parser = build_parser()
+    for command in ("train", "train-local"):
+        args = parser.parse_args(
+            [command, "--config", "c.yaml", "--table", "a", "b", "--table", "c"]
+        )
+        assert args.table == ["a", "b", "c"], command

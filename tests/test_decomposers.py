@@ -35,5 +35,5 @@ def test_prompts_and_names_are_checked():
         build_decomposer("prior", prior=None)
     with pytest.raises(PredictorError, match="no prompt"):
         build_decomposer("add").decompose(img, prompt=Prompt(box=(1, 1, 9, 9)))
-    with pytest.raises(PredictorError, match="box prompt only"):
+    with pytest.raises(PredictorError, match="not points"):
         build_decomposer("prior").decompose(img, prompt=Prompt(points=[(3, 3)]))

@@ -60,6 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ValueError as exc:  # a ConfigError (a ValueError) from any command: exit 2
+        from liwi.config import ConfigError
+
+        if not isinstance(exc, ConfigError):
+            raise
+        print(f"liwi {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

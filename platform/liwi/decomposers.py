@@ -68,15 +68,23 @@ class PriorDecomposer:
             raise PredictorError(f"max_layers must be ≥ 1 (background only), got {max_layers}")
         h, w = img.shape[:2]
         alpha = self.prior.alpha(img)
+        grow = max(2, round(PRIOR_GROW_FRAC * max(h, w)))
         if prompt is not None and not prompt.empty:
             prompt.validate(h, w)
-            if prompt.box is None:
-                raise PredictorError("the prior method takes a box prompt only")
-            x0, y0, x1, y1 = (int(round(v)) for v in prompt.box)
-            keep = np.zeros_like(alpha)
-            keep[max(0, y0) : y1, max(0, x0) : x1] = 1.0
+            if prompt.points:
+                raise PredictorError("the prior method takes a box or mask prompt, not points")
+            keep = np.ones_like(alpha)
+            if prompt.box is not None:
+                x0, y0, x1, y1 = (int(round(v)) for v in prompt.box)
+                keep[:] = 0.0
+                keep[max(0, y0) : y1, max(0, x0) : x1] = 1.0
+            if prompt.mask is not None:  # the prior's map within reach of the mask
+                import cv2
+
+                near = (np.asarray(prompt.mask) > 0.5).astype(np.uint8)
+                near = cv2.dilate(near, np.ones((2 * grow + 1,) * 2, np.uint8))
+                keep = keep * near
             alpha = alpha * keep
-        grow = max(2, round(PRIOR_GROW_FRAC * max(h, w)))
         objs = instances(alpha, max_layers - 1, PRIOR_MIN_AREA, PRIOR_REL_AREA, grow)
         no_shadow = np.ones((h, w), np.float32)
         layers = [

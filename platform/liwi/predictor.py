@@ -93,7 +93,7 @@ def resolve_checkpoint(uri: str | os.PathLike[str] | None) -> Any:
         # liwi.tracking is the only MLflow caller: it resolves aliases against the configured
         # tracking store (MLFLOW_TRACKING_URI or the local default), caches registered
         # versions and returns the checkpoint file logged by the training job
-        from liwi.tracking import TrackingError, download_model
+        from liwi.tracking.registry import TrackingError, download_model
 
         try:
             return download_model(uri)

@@ -38,6 +38,8 @@ from typing import Any
 
 import yaml
 
+from liwi.paths import REPO_ROOT
+
 # Job name -> entry point script, relative to the repository root.
 JOB_SCRIPTS: dict[str, str] = {
     "decompose": "jobs/decompose.py",
@@ -192,7 +194,7 @@ def _translate_errors(address: str, token: AuthToken | None) -> Iterator[None]:
 # -- building a submission --------------------------------------------------------------
 def default_repo_root() -> Path:
     """The repository holding this ``liwi`` package (where ``jobs/`` lives)."""
-    return Path(__file__).resolve().parents[2]
+    return REPO_ROOT
 
 
 def parse_env_pairs(pairs: Sequence[str]) -> dict[str, str]:

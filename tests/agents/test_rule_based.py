@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from liwi.add.curator import CuratorConfig
 from liwi.agents import build_agent
-from liwi.curator import CuratorConfig
 from liwi.sample_photos import procedural_scene
 
 TRACE_KEYS = {"step", "attempt", "tool", "args", "params", "seconds", "outcome", "result"}

@@ -69,7 +69,7 @@ def test_perfect_decomposition_scores_perfect():
     bg = np.concatenate([rng.random((2, 2, 3)), np.ones((2, 2, 1))], axis=2).astype(np.float32)
     obj = layer([0.1, 0.2, 0.3], [[1, 0.5], [0, 0]])
     res = evaluate_layers([bg, obj], [bg, obj])
-    assert len(res) == 6 and all(r["alpha_iou"] == 1.0 and r["rgb_l1"] == 0.0 for r in res)
+    assert len(res) == 6 and all(r["alpha_soft_iou"] == 1.0 and r["rgb_l1"] == 0.0 for r in res)
 
 
 def test_merge_fixes_an_over_split_prediction():
@@ -78,8 +78,8 @@ def test_merge_fixes_an_over_split_prediction():
     b = layer(0.6, [[0, 1], [1, 0]])  # overlaps a: not grouped
     gt = [bg, alpha_over(a, b)]
     res = evaluate_layers([bg, a, b], gt, max_merges=2)
-    assert res[0]["alpha_iou"] < 1.0
-    assert res[1]["alpha_iou"] == pytest.approx(1.0) and res[1]["rgb_l1"] == pytest.approx(0.0)
+    assert res[0]["alpha_soft_iou"] < 1.0
+    assert res[1]["alpha_soft_iou"] == pytest.approx(1.0) and res[1]["rgb_l1"] == pytest.approx(0.0)
     assert res[2] == {**res[1], "merges": 2}  # nothing left to gain: no further merge
 
 
@@ -89,15 +89,17 @@ def test_hand_computed_one_object_error():
     pred_obj = layer(0.6, [[1, 0], [0, 0]])
     res = evaluate_layers([bg, pred_obj], [bg, gt_obj], max_merges=0)
     # bg pair: l1 0, iou 1. object pair: iou 1/2; l1 over gt support (2 px): |.6-.5| = .1
-    assert res[0]["alpha_iou"] == pytest.approx(0.75)
+    assert res[0]["alpha_soft_iou"] == pytest.approx(0.75)
     assert res[0]["rgb_l1"] == pytest.approx(0.05)
 
 
 def test_aggregate_carries_short_results_forward_and_stack_layers():
-    r1 = [{"rgb_l1": 0.2, "alpha_iou": 0.5}, {"rgb_l1": 0.0, "alpha_iou": 1.0}]
-    r2 = [{"rgb_l1": 0.4, "alpha_iou": 0.7}]
+    r1 = [{"rgb_l1": 0.2, "alpha_soft_iou": 0.5}, {"rgb_l1": 0.0, "alpha_soft_iou": 1.0}]
+    r2 = [{"rgb_l1": 0.4, "alpha_soft_iou": 0.7}]
     agg = decomposition_scores([r1, r2])
-    assert agg[0]["rgb_l1"] == pytest.approx(0.3) and agg[1]["alpha_iou"] == pytest.approx(0.85)
+    assert agg[0]["rgb_l1"] == pytest.approx(0.3) and agg[1]["alpha_soft_iou"] == pytest.approx(
+        0.85
+    )
     stack = LayerStack.from_arrays(np.zeros((2, 2, 3)), [np.ones((2, 2, 3))], [np.ones((2, 2))])
     seq = stack_eval_layers(stack)
     assert len(seq) == 2 and seq[0][..., 3].min() == 1.0

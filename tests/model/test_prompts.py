@@ -44,3 +44,26 @@ def test_mask_is_resized():
 def test_bad_prompts_are_rejected(prompt, match):
     with pytest.raises(PromptError, match=match):
         rasterize(prompt, (20, 20), (10, 10))
+
+
+@pytest.mark.parametrize(
+    "box",
+    [(-1, 0, 10, 10), (0, -0.5, 10, 10), (0, 0, 21, 10), (0, 0, 10, 20.5), (0, 0, 10, np.nan)],
+)
+def test_a_box_reaching_outside_the_image_is_rejected(box):
+    """The one rule, as the HTTP API has always applied it."""
+    with pytest.raises(PromptError, match="outside|finite"):
+        Prompt(box=box).validate(20, 20)
+    Prompt(box=(0, 0, 20, 20)).validate(20, 20)  # the whole image is fine
+
+
+def test_cli_strings_parse_once():
+    from liwi.model.prompts import parse_box, parse_point
+
+    assert parse_box("1,2,3.5,4") == (1.0, 2.0, 3.5, 4.0)
+    assert parse_point(" 3, 4") == (3.0, 4.0)
+    for bad in ("1,2,3", "a,b,c,d"):
+        with pytest.raises(PromptError, match="x0,y0,x1,y1"):
+            parse_box(bad)
+    with pytest.raises(PromptError, match="x,y"):
+        parse_point("1")

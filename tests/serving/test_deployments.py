@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from liwi.layers import LayerStack
+from liwi.model.prompts import Prompt
 from liwi.serving.deployments import LiwiModel, describe_model, to_predictor_prompt
-from liwi.serving.requests import ApiError, PromptSpec
+from liwi.serving.requests import ApiError
 from serving.serving_support import photo
 
 
@@ -23,12 +24,12 @@ def model(tiny_checkpoint):
 
 def test_batch_groups_by_depth_and_isolates_a_bad_item(model):
     img = (photo(48, 40) * 255).astype(np.uint8)
-    bad_mask = PromptSpec(mask=np.zeros((3, 3), np.float32))  # wrong size for the image
+    bad_mask = Prompt(mask=np.zeros((3, 3), np.float32))  # wrong size for the image
     jobs = [
         (img, None, 2),
-        (img, PromptSpec(box=(2.0, 2.0, 30.0, 30.0)), 3),
+        (img, Prompt(box=(2.0, 2.0, 30.0, 30.0)), 3),
         (img, bad_mask, 2),
-        (img, PromptSpec(points=[(10.0, 12.0)]), 2),
+        (img, Prompt(points=[(10.0, 12.0)]), 2),
     ]
     results = model._run_batch(jobs)
     assert isinstance(results[2], ApiError) and results[2].status == 422
@@ -41,8 +42,8 @@ def test_batch_groups_by_depth_and_isolates_a_bad_item(model):
 
 def test_prompt_conversion():
     assert to_predictor_prompt(None) is None
-    assert to_predictor_prompt(PromptSpec()) is None
-    p = to_predictor_prompt(PromptSpec(box=(1, 2, 3, 4), points=[(1.0, 1.0)]))
+    assert to_predictor_prompt(Prompt()) is None
+    p = to_predictor_prompt(Prompt(box=(1, 2, 3, 4), points=[(1.0, 1.0)]))
     assert p.box == (1, 2, 3, 4) and p.points == [(1.0, 1.0)] and p.mask is None
 
 

@@ -73,3 +73,8 @@ def test_missing_config_file(tmp_path):
 def test_default_layers_must_fit_the_limit():
     with pytest.raises(ValueError, match="default_max_layers"):
         ServeAppArgs(default_max_layers=5, max_layers_limit=4)
+
+
+def test_default_config_is_the_checkouts_wherever_the_cwd_is(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no serve/config.yaml here
+    assert load_serve_config() == load_serve_config(REPO / "serve" / "config.yaml")

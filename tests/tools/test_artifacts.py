@@ -18,27 +18,19 @@ def test_local_files_and_folders(tmp_path):
         artifact_dir(tmp_path / "nope")
 
 
-@pytest.fixture
-def s3_uri(request):
-    try:  # the SeaweedFS fixture lives in tests/conftest.py (branch s3)
-        return request.getfixturevalue("s3_bucket_uri")
-    except pytest.FixtureLookupError:
-        pytest.skip("s3_bucket_uri fixture not available on this branch")
-
-
 @pytest.mark.integration
-def test_files_and_folders_from_an_s3_lake(s3_uri, tmp_path):
+def test_files_and_folders_from_an_s3_lake(s3_bucket_uri, tmp_path):
     from liwi.lake import Lake
 
-    lake = Lake.from_uri(s3_uri)
+    lake = Lake.from_uri(s3_bucket_uri)
     lake.write_bytes(lake.path("models/sam.pt"), b"checkpoint-bytes")
     lake.write_bytes(lake.path("models/pipe/model_index.json"), b"{}")
     lake.write_bytes(lake.path("models/pipe/unet/config.json"), b'{"in_channels": 9}')
-    assert read_artifact(f"{s3_uri}/models/sam.pt") == b"checkpoint-bytes"
-    local = artifact_dir(f"{s3_uri}/models/pipe", cache_dir=str(tmp_path / "cache"))
+    assert read_artifact(f"{s3_bucket_uri}/models/sam.pt") == b"checkpoint-bytes"
+    local = artifact_dir(f"{s3_bucket_uri}/models/pipe", cache_dir=str(tmp_path / "cache"))
     assert (local / "model_index.json").read_bytes() == b"{}"
     assert (local / "unet" / "config.json").read_bytes() == b'{"in_channels": 9}'
     with pytest.raises(ToolError, match="sam-missing.pt"):
-        read_artifact(f"{s3_uri}/models/sam-missing.pt")
+        read_artifact(f"{s3_bucket_uri}/models/sam-missing.pt")
     with pytest.raises(ToolError, match="nothing-here"):
-        artifact_dir(f"{s3_uri}/models/nothing-here")
+        artifact_dir(f"{s3_bucket_uri}/models/nothing-here")

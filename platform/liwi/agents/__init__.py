@@ -14,8 +14,8 @@ from liwi.agents.base import Agent, AgentConfig, AgentResult, AgentState, Policy
 
 def build_agent(config: AgentConfig | dict[str, Any] | None = None, curator_config=None) -> Agent:
     """An agent for ``config`` (a model or a plain dict, e.g. from YAML)."""
+    from liwi.add.curator import Curator, CuratorConfig
     from liwi.agents.toolbox import Toolbox
-    from liwi.curator import Curator, CuratorConfig
 
     if not isinstance(config, AgentConfig):
         config = AgentConfig.model_validate(config or {})

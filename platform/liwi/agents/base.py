@@ -24,13 +24,17 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from liwi.curator import Curator, Verdict
+from liwi.add.curator import Curator, Verdict
 from liwi.layers import LayerStack
+from liwi.tools.registry import AGENT_TOOLS, DEFAULT_BACKENDS
+
+if TYPE_CHECKING:
+    from liwi.agents.toolbox import Toolbox
 
 ACTIONS = ("select_objects", "curate", "finish")
 
@@ -61,8 +65,7 @@ class LLMConfig(BaseModel):
 
 
 def _default_tools() -> dict[str, ToolSpec]:
-    tools = {name: ToolSpec() for name in ("refine_alpha", "inpaint", "extract_shadow")}
-    return {"segment": ToolSpec(backend="salient"), **tools}  # pretrained prior first
+    return {name: ToolSpec(backend=DEFAULT_BACKENDS[name]) for name in AGENT_TOOLS}
 
 
 class AgentConfig(BaseModel):
@@ -189,7 +192,7 @@ class Agent:
     def __init__(
         self,
         policy: Policy,
-        toolbox: Any,
+        toolbox: Toolbox,
         curator: Curator,
         config: AgentConfig | None = None,
     ) -> None:

@@ -14,12 +14,11 @@ and is never logged.
 from __future__ import annotations
 
 import json
-import os
-import urllib.error
-import urllib.request
 from typing import Any
 
 from liwi.agents.base import AgentConfig, AgentState, ToolCall
+from liwi.agents.toolbox import Toolbox
+from liwi.chat import ChatError, completions_url, png_data_url, post_chat
 
 SYSTEM_PROMPT = """You decompose one photograph into editable layers: a clean background, \
 one or two object layers (normal blend) and, per object, a shadow layer (multiply blend). \
@@ -33,22 +32,6 @@ candidate, a wider mask (grow_px), another inpainting method or radius, or dropp
 shadow. Call finish when the verdict passes or nothing else is worth trying."""
 
 
-def data_url(image: Any, side: int) -> str:
-    """The image as a ``data:image/png;base64,…`` URL, longer side at most ``side`` px."""
-    import base64
-    import io
-
-    from PIL import Image
-
-    from liwi.imageio import to_uint8
-
-    img = Image.fromarray(to_uint8(image))
-    img.thumbnail((side, side))
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
 class LLMError(RuntimeError):
     """The endpoint could not be reached or answered something we cannot use."""
 
@@ -58,7 +41,7 @@ class LLMPolicy:
 
     name = "llm"
 
-    def __init__(self, config: AgentConfig, toolbox: Any) -> None:
+    def __init__(self, config: AgentConfig, toolbox: Toolbox) -> None:
         self.config = config
         self.llm = config.llm
         self.toolbox = toolbox
@@ -86,7 +69,7 @@ class LLMPolicy:
                 {"type": "text", "text": content},
                 {
                     "type": "image_url",
-                    "image_url": {"url": data_url(state.image, self.llm.image_side)},
+                    "image_url": {"url": png_data_url(state.image, self.llm.image_side)},
                 },
             ]
         self.messages = [
@@ -133,21 +116,12 @@ class LLMPolicy:
             "tool_choice": "auto",
             "temperature": self.llm.temperature,
         }
-        headers = {"Content-Type": "application/json"}
-        if self.llm.api_key_env and os.environ.get(self.llm.api_key_env):
-            headers["Authorization"] = f"Bearer {os.environ[self.llm.api_key_env]}"
-        url = self.llm.endpoint.rstrip("/") + "/chat/completions"
-        req = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
         self.requests += 1
         try:
-            with urllib.request.urlopen(req, timeout=self.llm.timeout_s) as resp:
-                reply = json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            raise LLMError(f"{url} answered HTTP {exc.code}") from exc
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise LLMError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from exc
-        except json.JSONDecodeError as exc:
-            raise LLMError(f"{url} did not answer JSON: {exc}") from exc
+            reply = post_chat(self.llm.endpoint, body, self.llm.api_key_env, self.llm.timeout_s)
+        except ChatError as exc:
+            raise LLMError(str(exc)) from exc
+        url = completions_url(self.llm.endpoint)
         if not isinstance(reply, dict) or not reply.get("choices"):
             raise LLMError(f"{url} answered without choices")
         return reply

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from liwi.agents.base import ToolSpec
+from liwi.tools.registry import AGENT_TOOLS
 
-TOOL_NAMES = ("segment", "refine_alpha", "inpaint", "extract_shadow")
+TOOL_NAMES = AGENT_TOOLS  # the one list, from the tool registry
 
 # Agent-level arguments each call accepts next to the tool's own Params.
 AGENT_ARGS: dict[str, dict[str, Any]] = {

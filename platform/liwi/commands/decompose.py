@@ -18,9 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from liwi.config import ConfigError
-    from liwi.decompose_job import DecomposeConfig, format_summary
-    from liwi.decompose_job import run as run_job
+    from liwi.add.driver import DecomposeConfig, format_summary
+    from liwi.add.driver import run as run_job
 
     overrides = {
         "input": args.input,
@@ -30,14 +29,10 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.no_progress:
         overrides["progress"] = False
-    try:
-        config = DecomposeConfig.load(args.config, **overrides)
-        if args.ray_address:
-            ray = config.ray.model_copy(update={"address": args.ray_address})
-            config = config.model_copy(update={"ray": ray})
-    except ConfigError as exc:
-        print(exc)
-        return 2
+    config = DecomposeConfig.load(args.config, **overrides)  # ConfigError: cli.main, exit 2
+    if args.ray_address:
+        ray = config.ray.model_copy(update={"address": args.ray_address})
+        config = config.model_copy(update={"ray": ray})
     summary = run_job(config)
     print(format_summary(summary))
     print(json.dumps({k: summary[k] for k in ("inputs", "counts", "images_per_second")}))

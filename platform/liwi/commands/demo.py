@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
-DEFAULT_INPUT = REPO / "data" / "sample_lake"
-DEFAULT_CONFIG = REPO / "jobs" / "configs" / "decompose.yaml"
+from liwi.paths import JOB_CONFIGS, SAMPLE_LAKE
+
+DEFAULT_INPUT = SAMPLE_LAKE
+DEFAULT_CONFIG = JOB_CONFIGS / "decompose.yaml"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,8 +29,8 @@ def run(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from liwi.decompose_job import DecomposeConfig, format_summary
-    from liwi.decompose_job import run as run_decompose
+    from liwi.add.driver import DecomposeConfig, format_summary
+    from liwi.add.driver import run as run_decompose
 
     out = Path(args.output).resolve()
     if not Path(args.input).exists() and "://" not in args.input:

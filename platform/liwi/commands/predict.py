@@ -9,26 +9,27 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-def _pair(text: str) -> tuple[float, float]:
-    parts = text.split(",")
-    if len(parts) != 2:
-        raise argparse.ArgumentTypeError(f"expected x,y — got {text!r}")
-    try:
-        return float(parts[0]), float(parts[1])
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected numbers x,y — got {text!r}") from exc
+from liwi.predictor import DEFAULT_MAX_LAYERS
 
 
 def _box(text: str) -> tuple[float, float, float, float]:
-    parts = text.split(",")
-    if len(parts) != 4:
-        raise argparse.ArgumentTypeError(f"expected x0,y0,x1,y1 — got {text!r}")
+    """``--box``: :func:`liwi.model.prompts.parse_box`, its error shown by argparse."""
+    from liwi.model.prompts import PromptError, parse_box
+
     try:
-        x0, y0, x1, y1 = (float(p) for p in parts)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected numbers x0,y0,x1,y1 — got {text!r}") from exc
-    return x0, y0, x1, y1
+        return parse_box(text)
+    except PromptError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _pair(text: str) -> tuple[float, float]:
+    """``--point``: :func:`liwi.model.prompts.parse_point`, its error shown by argparse."""
+    from liwi.model.prompts import PromptError, parse_point
+
+    try:
+        return parse_point(text)
+    except PromptError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -53,7 +54,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--point", type=_pair, action="append", default=[], help="prompt point x,y (repeatable)"
     )
     p.add_argument(
-        "--max-layers", type=int, default=3, help="most layers: background + objects (default 3)"
+        "--max-layers",
+        type=int,
+        default=DEFAULT_MAX_LAYERS,
+        help=f"most layers: background + objects (default {DEFAULT_MAX_LAYERS})",
     )
     p.add_argument("--psd", action="store_true", help="also write layers.psd")
     p.add_argument("--device", default=None, help="cpu / cuda (default: cuda if available)")

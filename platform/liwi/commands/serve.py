@@ -24,14 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from liwi.config import ConfigError
     from liwi.serving.runner import ServeStartError, load_serve_config, run_foreground
 
+    # a ConfigError goes to cli.main (exit 2)
+    config = load_serve_config(args.config, model_uri=args.model, host=args.host, port=args.port)
     try:
-        config = load_serve_config(
-            args.config, model_uri=args.model, host=args.host, port=args.port
-        )
         return run_foreground(config, num_cpus=args.num_cpus)
-    except (ConfigError, ServeStartError) as exc:
+    except ServeStartError as exc:
         print(f"liwi serve: {exc}", file=sys.stderr)
         return 2

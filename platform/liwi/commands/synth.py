@@ -22,7 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from liwi.config import ConfigError
     from liwi.synth.job import SynthConfig
     from liwi.synth.job import run as run_job
 
@@ -35,10 +34,10 @@ def run(args: argparse.Namespace) -> int:
         "backgrounds": args.backgrounds,
         "progress": not args.quiet,
     }
+    config = SynthConfig.load(args.config, **overrides)  # ConfigError: cli.main, exit 2
     try:
-        config = SynthConfig.load(args.config, **overrides)
         summary = run_job(config)
-    except (ConfigError, OSError, ValueError) as exc:  # LakeError is an OSError
+    except (OSError, ValueError) as exc:  # LakeError is an OSError
         print(f"liwi synth: {exc}", file=sys.stderr)
         return 2
     print(

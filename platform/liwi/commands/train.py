@@ -7,7 +7,9 @@ import argparse
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="TrainConfig YAML (jobs/configs/train.yaml)")
-    p.add_argument("--table", action="append", help="override: layer table URI (repeatable)")
+    p.add_argument(
+        "--table", action="extend", nargs="+", help="override: layer table URI(s) (repeatable)"
+    )
     p.add_argument("--name", help="override: run name (the same name + storage resumes)")
     p.add_argument("--storage-path", help="override: checkpoint storage (folder or s3://…)")
     p.add_argument("--steps", type=int, help="override: optimizer updates")

@@ -7,7 +7,9 @@ import argparse
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="TrainLocalConfig YAML (jobs/configs/…)")
-    p.add_argument("--table", nargs="+", help="override: layer table URI(s)")
+    p.add_argument(
+        "--table", action="extend", nargs="+", help="override: layer table URI(s) (repeatable)"
+    )
     p.add_argument("--out", help="override: checkpoint path")
     p.add_argument("--steps", type=int, help="override: max optimisation steps")
     p.add_argument("--max-minutes", type=float, help="override: wall-clock budget")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from itertools import zip_longest
 from pathlib import Path
 from typing import Any, Literal
@@ -111,7 +112,7 @@ def aggregate(per_sample: list[dict[str, Any]], groups: list[str], hce: bool) ->
             {
                 "merges": r["merges"],
                 "rgb_l1": r["rgb_l1"],
-                "alpha_soft_iou": r["alpha_iou"],
+                "alpha_soft_iou": r["alpha_soft_iou"],
                 "count": r["count"],
             }
             for r in decomposition_scores([s["layers"] for s in items])
@@ -167,33 +168,60 @@ def flat_metrics(results: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in out.items() if not math.isnan(float(v))}
 
 
-def run(cfg: EvaluateConfig, progress: bool = True) -> dict[str, Any]:
-    """Evaluate; write the report; log to MLflow; returns the report dict."""
+OnSample = Callable[[Any, np.ndarray, dict[str, Any]], None]  # (gt, image, {method: pred})
+
+
+def score_rows(
+    rows: list[dict[str, Any]],
+    methods: list[Any],
+    max_merges: int = 5,
+    hce: bool = True,
+    progress: bool = False,
+    on_sample: OnSample | None = None,
+) -> dict[str, Any]:
+    """Decompose every row with every method and score it; the one evaluator.
+
+    Each method (:class:`liwi.evaluation.methods.Method`) gets at most as many layers as
+    the ground truth has. Returns ``results`` (per method: :func:`aggregate`), ``seconds``
+    (per method, decomposition time) and ``groups`` (the layer count of every row).
+    ``on_sample`` sees every row's ground truth, image and predictions (extra metrics).
+    """
     from tqdm import tqdm
 
-    from liwi import tracking
-    from liwi.evaluation.methods import build_methods
-    from liwi.evaluation.report import write_report
     from liwi.schema import image_of, row_to_stack
 
-    t0 = time.monotonic()
-    rows = load_rows(cfg)
-    methods, notes = build_methods(cfg.model, cfg.baselines, device=cfg.device)
     per_method: dict[str, list[dict[str, Any]]] = {m.name: [] for m in methods}
     seconds: dict[str, float] = {m.name: 0.0 for m in methods}
     groups: list[str] = []
     for row in tqdm(rows, desc="evaluate", disable=not progress):
         gt = row_to_stack(row)
         image = image_of(row)
-        mask_only = bool(dict(row["scores"] or []).get(MASK_ONLY))
+        mask_only = bool(dict(row.get("scores") or []).get(MASK_ONLY))
         groups.append(str(gt.n_layers))
         max_layers = max(2, gt.n_layers)
+        preds = {}
         for m in methods:
             t = time.perf_counter()
-            pred = m.decompose(image, max_layers)
+            preds[m.name] = pred = m.decompose(image, max_layers)
             seconds[m.name] += time.perf_counter() - t
-            per_method[m.name].append(score_sample(pred, gt, not mask_only, cfg.max_merges))
-    results = {name: aggregate(samples, groups, cfg.hce) for name, samples in per_method.items()}
+            per_method[m.name].append(score_sample(pred, gt, not mask_only, max_merges))
+        if on_sample is not None:
+            on_sample(gt, image, preds)
+    results = {name: aggregate(samples, groups, hce) for name, samples in per_method.items()}
+    return {"results": results, "seconds": seconds, "groups": groups}
+
+
+def run(cfg: EvaluateConfig, progress: bool = True) -> dict[str, Any]:
+    """Evaluate; write the report; log to MLflow; returns the report dict."""
+    from liwi import tracking
+    from liwi.evaluation.methods import build_methods
+    from liwi.evaluation.report import write_report
+
+    t0 = time.monotonic()
+    rows = load_rows(cfg)
+    methods, notes = build_methods(cfg.model, cfg.baselines, device=cfg.device)
+    scored = score_rows(rows, methods, cfg.max_merges, cfg.hce, progress)
+    results, seconds, groups = scored["results"], scored["seconds"], scored["groups"]
     report: dict[str, Any] = {
         "model": cfg.model or "default",
         "tables": cfg.tables,

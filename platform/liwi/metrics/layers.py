@@ -44,11 +44,6 @@ def soft_iou(pred: np.ndarray, gt: np.ndarray) -> float:
     return float(np.minimum(a, b).sum()) / den
 
 
-def pair_cost(pred: np.ndarray, gt: np.ndarray) -> float:
-    """DTW cost of matching two layers: (RGB L1 + (1 − soft IoU)) / 2."""
-    return 0.5 * (rgb_l1(pred, gt) + 1.0 - soft_iou(pred, gt))
-
-
 def alpha_over(bottom: np.ndarray, top: np.ndarray) -> np.ndarray:
     """Straight-alpha RGBA ``top`` over ``bottom`` (both H×W×4) → straight RGBA."""
     at, ab = top[..., 3:4], bottom[..., 3:4]
@@ -119,7 +114,7 @@ def align(pred: list[np.ndarray], gt: list[np.ndarray]) -> dict[str, Any]:
     path = dtw(cost)
     return {
         "rgb_l1": float(np.mean([l1[i, j] for i, j in path])),
-        "alpha_iou": float(np.mean([iou[i, j] for i, j in path])),
+        "alpha_soft_iou": float(np.mean([iou[i, j] for i, j in path])),
         "cost": float(np.mean([cost[i, j] for i, j in path])),
         "pairs": path,
         "n_pred": len(pred),
@@ -182,7 +177,7 @@ def decomposition_scores(results: list[list[dict[str, Any]]]) -> list[dict[str, 
             {
                 "merges": m,
                 "rgb_l1": float(np.mean([r["rgb_l1"] for r in rows])),
-                "alpha_iou": float(np.mean([r["alpha_iou"] for r in rows])),
+                "alpha_soft_iou": float(np.mean([r["alpha_soft_iou"] for r in rows])),
                 "count": len(rows),
             }
         )

@@ -22,7 +22,11 @@ class PromptError(ValueError):
 
 @dataclass
 class Prompt:
-    """Which object to peel: any mix of a soft mask, one box and some points."""
+    """Which object to peel: any mix of a soft mask, one box and some points.
+
+    The one prompt type of the platform: the CLI, the HTTP API, training and the benchmarks
+    build it, and :meth:`validate` is the one rule it must pass.
+    """
 
     mask: np.ndarray | None = None  # H×W float in [0, 1] at the image's resolution
     box: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1 (pixels, excl.)
@@ -33,22 +37,53 @@ class Prompt:
         return self.mask is None and self.box is None and not self.points
 
     def validate(self, height: int, width: int) -> None:
-        """Raise :class:`PromptError` if the prompt does not fit an image of this size."""
+        """Raise :class:`PromptError` unless the prompt lies inside an image of this size.
+
+        A box must be finite, non-empty and within ``[0, width] × [0, height]``; a point
+        within ``[0, width) × [0, height)``; a mask exactly ``height × width``.
+        """
         if self.mask is not None:
             m = np.asarray(self.mask)
             if m.shape != (height, width):
-                raise PromptError(f"mask shape {m.shape} != image size {(height, width)}")
+                shape = f"{m.shape[1]}×{m.shape[0]}" if m.ndim == 2 else str(m.shape)
+                raise PromptError(f"mask shape {shape} does not match the image {width}×{height}")
         if self.box is not None:
             if len(self.box) != 4:
                 raise PromptError(f"box needs 4 numbers x0,y0,x1,y1, got {self.box}")
+            if not all(np.isfinite(self.box)):
+                raise PromptError(f"box {self.box}: coordinates must be finite numbers")
             x0, y0, x1, y1 = self.box
             if not (x1 > x0 and y1 > y0):
                 raise PromptError(f"box {self.box} is empty (need x1 > x0 and y1 > y0)")
-            if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
+            if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
                 raise PromptError(f"box {self.box} lies outside the {width}×{height} image")
-        for x, y in self.points:
+        for i, (x, y) in enumerate(self.points):
             if not (0 <= x < width and 0 <= y < height):
-                raise PromptError(f"point ({x}, {y}) lies outside the {width}×{height} image")
+                raise PromptError(
+                    f"points[{i}] = ({x}, {y}) lies outside the {width}×{height} image"
+                )
+
+
+def _numbers(text: str, n: int, form: str) -> tuple[float, ...]:
+    parts = text.split(",")
+    if len(parts) != n:
+        raise PromptError(f"expected {form} — got {text!r}")
+    try:
+        return tuple(float(p) for p in parts)
+    except ValueError as exc:
+        raise PromptError(f"expected numbers {form} — got {text!r}") from exc
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    """``"x0,y0,x1,y1"`` (pixels) → a box; :class:`PromptError` if malformed."""
+    x0, y0, x1, y1 = _numbers(text, 4, "x0,y0,x1,y1")
+    return x0, y0, x1, y1
+
+
+def parse_point(text: str) -> tuple[float, float]:
+    """``"x,y"`` (pixels) → a point; :class:`PromptError` if malformed."""
+    x, y = _numbers(text, 2, "x,y")
+    return x, y
 
 
 def rasterize(

@@ -19,7 +19,8 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from liwi.layers import LayerStack
-from liwi.serving.requests import ApiError, DecomposeJob, PromptSpec
+from liwi.model.prompts import Prompt
+from liwi.serving.requests import ApiError, DecomposeJob
 from liwi.serving.settings import ServeAppArgs
 from liwi.serving.wire import pack_stack, unpack_stack
 
@@ -97,7 +98,7 @@ class LiwiModel:
                 results[i] = stack
         return results
 
-    async def decompose(self, image, prompt: PromptSpec | None, max_layers: int):
+    async def decompose(self, image, prompt: Prompt | None, max_layers: int):
         """One request: ``(packed stack, model_ref, timings_ms)``, or an ApiError (422) as a value.
 
         Returned, not raised: the ingress gets it intact instead of wrapped in a RayTaskError.
@@ -125,13 +126,9 @@ class LiwiModel:
         return self.predictor is not None
 
 
-def to_predictor_prompt(spec: PromptSpec | None):
-    """The API's validated prompt → :class:`liwi.model.prompts.Prompt` (None = no prompt)."""
-    if spec is None or spec.empty:
-        return None
-    from liwi.model.prompts import Prompt
-
-    return Prompt(mask=spec.mask, box=spec.box, points=list(spec.points or []))
+def to_predictor_prompt(prompt: Prompt | None) -> Prompt | None:
+    """The predictor's prompt for a request's: None when there is none or it is empty."""
+    return None if prompt is None or prompt.empty else prompt
 
 
 def describe_model(uri: str | None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from liwi.imageio import ImageDecodeError, decode_grey, decode_rgb
+from liwi.model.prompts import Prompt, PromptError
 from liwi.serving.schemas import DecomposeJSONRequest, PromptIn, ResponseFormat
 from liwi.serving.settings import ServeAppArgs
 
@@ -42,24 +43,11 @@ class ApiError(Exception):
 
 
 @dataclass
-class PromptSpec:
-    """A validated prompt in image pixels (box/points) and a float mask in [0, 1]."""
-
-    box: tuple[float, float, float, float] | None = None
-    points: list[tuple[float, float]] | None = None
-    mask: np.ndarray | None = None  # H×W float32
-
-    @property
-    def empty(self) -> bool:
-        return self.box is None and not self.points and self.mask is None
-
-
-@dataclass
 class DecomposeJob:
     """Everything the model deployment needs for one request."""
 
     image: np.ndarray  # H×W×3 uint8 (4× smaller than float32 on the wire)
-    prompt: PromptSpec | None
+    prompt: Prompt | None  # validated against the image
     max_layers: int
     format: ResponseFormat
 
@@ -122,53 +110,31 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
     return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def parse_prompt(prompt: PromptIn | None, width: int, height: int) -> PromptSpec | None:
-    """Check a prompt against the image size; coordinates are pixels of the input image."""
+def parse_prompt(prompt: PromptIn | None, width: int, height: int) -> Prompt | None:
+    """The request's prompt → a :class:`Prompt` that passed :meth:`Prompt.validate`, else 422.
+
+    Coordinates are pixels of the input image; the mask is a base64 greyscale image.
+    """
     if prompt is None:
         return None
-    spec = PromptSpec()
-    if prompt.box is not None:
-        x0, y0, x1, y1 = (float(v) for v in prompt.box)
-        if not all(np.isfinite([x0, y0, x1, y1])):
-            raise ApiError(422, "bad_prompt", "prompt.box: coordinates must be finite numbers")
-        if not (x1 > x0 and y1 > y0):
-            raise ApiError(
-                422, "bad_prompt", f"prompt.box: need x1 > x0 and y1 > y0, got {prompt.box}"
-            )
-        if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
-            raise ApiError(
-                422,
-                "bad_prompt",
-                f"prompt.box {prompt.box} lies outside the {width}×{height} image",
-            )
-        spec.box = (x0, y0, x1, y1)
-    if prompt.points is not None:
-        pts: list[tuple[float, float]] = []
-        for i, p in enumerate(prompt.points):
-            if len(p) != 2 or not all(np.isfinite(p)):
-                raise ApiError(422, "bad_prompt", f"prompt.points[{i}]: expected [x, y], got {p}")
-            x, y = float(p[0]), float(p[1])
-            if not (0 <= x < width and 0 <= y < height):
-                raise ApiError(
-                    422,
-                    "bad_prompt",
-                    f"prompt.points[{i}] = {p} lies outside the {width}×{height} image",
-                )
-            pts.append((x, y))
-        spec.points = pts or None
+    points: list[tuple[float, float]] = []
+    for i, p in enumerate(prompt.points or []):
+        if len(p) != 2:
+            raise ApiError(422, "bad_prompt", f"prompt.points[{i}]: expected [x, y], got {p}")
+        points.append((float(p[0]), float(p[1])))
+    mask = None
     if prompt.mask is not None:
         data = b64decode(prompt.mask, "prompt.mask")
         try:
             mask = decode_grey(data)
         except ImageDecodeError as exc:
             raise ApiError(422, "bad_prompt", f"prompt.mask: {exc}") from None
-        if mask.shape != (height, width):
-            raise ApiError(
-                422,
-                "bad_prompt",
-                f"prompt.mask is {mask.shape[1]}×{mask.shape[0]}, the image {width}×{height}",
-            )
-        spec.mask = mask
+    box = tuple(float(v) for v in prompt.box) if prompt.box is not None else None
+    spec = Prompt(mask=mask, box=box, points=points)
+    try:
+        spec.validate(height, width)
+    except PromptError as exc:
+        raise ApiError(422, "bad_prompt", f"prompt.{exc}") from None
     return None if spec.empty else spec
 
 

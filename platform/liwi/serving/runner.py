@@ -19,10 +19,11 @@ from typing import Any
 import yaml
 
 from liwi.config import ConfigError
+from liwi.paths import SERVE_CONFIG
 from liwi.serving.settings import ServeAppArgs
 
 IMPORT_PATH = "liwi.serving.deployments:build_app"
-DEFAULT_CONFIG = Path("serve/config.yaml")
+DEFAULT_CONFIG = SERVE_CONFIG  # the checkout's serve/config.yaml, wherever the cwd is
 
 
 class ServeStartError(RuntimeError):

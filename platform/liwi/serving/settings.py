@@ -7,6 +7,7 @@ import os
 from pydantic import Field, model_validator
 
 from liwi.config import JobConfig
+from liwi.predictor import DEFAULT_MAX_LAYERS
 
 MiB = 1024 * 1024
 
@@ -28,7 +29,7 @@ class ServeAppArgs(JobConfig):
     # Upper bound a client may ask for in max_layers (background + objects).
     max_layers_limit: int = Field(8, ge=2, le=64)
     # max_layers used when the request does not say.
-    default_max_layers: int = Field(3, ge=1)
+    default_max_layers: int = Field(DEFAULT_MAX_LAYERS, ge=1)
     # End-to-end budget for one decomposition inside the ingress; exceeded → 504.
     request_timeout_s: float = Field(60.0, gt=0)
     # Dynamic batching of the model deployment (1 = batching off).

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from liwi.imageio import decode_rgb
+from liwi.paths import BACKGROUNDS_DIR
 
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 
 def default_background_dir() -> Path:
-    """``data/backgrounds`` of the source checkout (``platform/liwi`` → repo root)."""
-    return Path(__file__).resolve().parents[3] / "data" / "backgrounds"
+    """``data/backgrounds`` of the source checkout."""
+    return BACKGROUNDS_DIR
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from liwi.paths import SHAPES_DIR
+
 SUPERSAMPLE = 4  # rasterisation factor for anti-aliased coverage
 STRAND_LEVELS = 4  # distinct hair-strand opacities (one draw call each)
 
@@ -107,8 +109,8 @@ def figure(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 
 def default_silhouette_dir() -> Path:
-    """``data/shapes`` of the source checkout (``platform/liwi/synth`` → repo root)."""
-    return Path(__file__).resolve().parents[3] / "data" / "shapes"
+    """``data/shapes`` of the source checkout."""
+    return SHAPES_DIR
 
 
 @lru_cache(maxsize=4)

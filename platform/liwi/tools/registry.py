@@ -41,12 +41,13 @@ TOOLS: dict[str, dict[str, str]] = {
     },
 }
 
-# Tools an agent gets when nothing else is configured (verify needs a model: opt-in).
-DEFAULT_BACKENDS: dict[str, str] = {
-    "segment": "salient",  # pretrained U²-Netp, classical candidates appended as fallbacks
-    "refine_alpha": "classical",
-    "inpaint": "classical",
-    "extract_shadow": "classical",
+# The tools of the decomposition chain, in the order an agent calls them: the one list
+# the agents and their toolbox use (verify needs a model or an endpoint: opt-in).
+AGENT_TOOLS: tuple[str, ...] = ("segment", "refine_alpha", "inpaint", "extract_shadow")
+# Backends an agent gets when nothing else is configured: the pretrained U²-Netp prior
+# segments first (classical candidates appended as fallbacks), the rest is classical.
+DEFAULT_BACKENDS: dict[str, str] = {name: "classical" for name in AGENT_TOOLS} | {
+    "segment": "salient"
 }
 
 

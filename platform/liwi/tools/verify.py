@@ -16,18 +16,15 @@ so the curator simply does not call ``verify``.
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import re
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from pydantic import Field
 
+from liwi.chat import ChatError, completions_url, png_data_url, post_chat
 from liwi.tools.arrays import as_image, resize, scale_for
 from liwi.tools.artifacts import artifact_dir, set_torch_threads
 from liwi.tools.base import Tool, ToolError, ToolParams
@@ -140,12 +137,6 @@ SYSTEM_PROMPT = (
 )
 
 
-def png_data_url(image: np.ndarray) -> str:
-    from liwi.imageio import encode_png
-
-    return "data:image/png;base64," + base64.b64encode(encode_png(image)).decode("ascii")
-
-
 def parse_verdict(text: str) -> tuple[bool, float, str]:
     """(passed, confidence that it passed, reason) from the model's answer."""
     match = re.search(r"\{.*\}", text, re.DOTALL)
@@ -200,8 +191,7 @@ class ChatVerifier(Tool[VerifyInput, VerifyOutput]):
 
     @property
     def url(self) -> str:
-        base = (self.endpoint or "").rstrip("/")
-        return base if base.endswith("/chat/completions") else base + "/chat/completions"
+        return completions_url(self.endpoint or "")
 
     def run(self, inputs: VerifyInput, params: ChatVerifyParams) -> VerifyOutput:
         image = as_image(inputs.image)
@@ -238,20 +228,7 @@ class ChatVerifier(Tool[VerifyInput, VerifyOutput]):
         return VerifyOutput(passed=passed, score=score, reason=reason, backend=self.backend)
 
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.api_key_env) if self.api_key_env else None
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        req = urllib.request.Request(
-            self.url, data=json.dumps(body).encode(), headers=headers, method="POST"
-        )
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                return json.loads(resp.read().decode("utf-8"))
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:200]
-            raise ToolError(f"{self.url} answered HTTP {exc.code}: {detail}") from exc
-        except urllib.error.URLError as exc:
-            raise ToolError(f"cannot reach {self.url}: {exc.reason}") from exc
-        except (TimeoutError, json.JSONDecodeError) as exc:
-            raise ToolError(f"bad or no answer from {self.url}: {exc}") from exc
+            return post_chat(self.endpoint or "", body, self.api_key_env, self.timeout_s)
+        except ChatError as exc:
+            raise ToolError(str(exc)) from exc

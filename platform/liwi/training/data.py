@@ -265,11 +265,6 @@ def decode_row(row: dict) -> tuple[LayerStack, np.ndarray | None]:
     return row_to_stack(row), (image_of(row) if row.get("image") else None)
 
 
-def stacks_from_table(table_or_uri: Any, split: str | None = None, limit: int | None = None):
-    """Decode the ``ok`` rows of a layer table (or tables) to stacks."""
-    return [decode_row(r)[0] for r in rows_from_table(table_or_uri, split, limit)]
-
-
 class StackDataset:
     """A torch-style map dataset over layer-table rows or stacks; every access draws anew.
 

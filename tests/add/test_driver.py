@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from liwi.add.driver import DecomposeConfig, run
 from liwi.cli import main
 from liwi.config import ConfigError
-from liwi.decompose_job import DecomposeConfig, run
 from liwi.sample_photos import bad_input_files, procedural_photo
 from liwi.schema import image_of, row_to_stack
 from liwi.table import list_parts, read_table
 
-CONFIG = Path(__file__).parents[1] / "jobs" / "configs" / "decompose.yaml"
+CONFIG = Path(__file__).parents[2] / "jobs" / "configs" / "decompose.yaml"
 FAST = {"max_side": 128, "progress": False}  # small layers keep the suite fast
 ONE_ACTOR = {  # one worker process per pool: actor start-up dominates tiny test runs
     "decompose": {"batch_size": 2, "actors": 1, "num_cpus": 1.0},
@@ -191,7 +191,7 @@ def test_cluster_entry_point_is_the_same_command():
     import subprocess
     import sys
 
-    root = Path(__file__).parents[1]
+    root = Path(__file__).parents[2]
     env = {**os.environ, "PYTHONPATH": str(root / "platform")}
     out = subprocess.run(
         [sys.executable, str(root / "jobs" / "decompose.py"), "--help"],

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from liwi.add.base import TABLE_NAMES
 from liwi.lake import Lake
 
 LIGHT_COLUMNS = [
@@ -68,7 +69,7 @@ def _hist(values: list[float], bins: list[float]) -> dict[str, Any]:
 
 def build_report(output: Lake) -> dict[str, Any]:
     """Statistics over all rows of the three tables under ``output``."""
-    rows = {name: read_light(output.child(name)) for name in ("layers", "rejects", "errors")}
+    rows = {name: read_light(output.child(name)) for name in TABLE_NAMES}
     ok = rows["layers"]
     areas = [o["area"] for r in ok for o in r["objects"]]
     shadows = [o["shadow_area"] for r in ok for o in r["objects"]]

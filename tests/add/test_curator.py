@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from liwi.curator import Curator, CuratorConfig, psnr
+from liwi.add.curator import Curator, CuratorConfig, psnr
 from liwi.layers import LayerStack
 from liwi.sample_photos import procedural_scene
 

@@ -4,7 +4,7 @@ import json
 
 from PIL import Image
 
-from liwi.dataset_report import build_report, plot_report, reason_kind, write_report
+from liwi.add.report import build_report, plot_report, reason_kind, write_report
 from liwi.lake import Lake
 from liwi.sample_photos import procedural_scene
 from liwi.schema import error_row, sample_id_for, stack_to_row

@@ -7,19 +7,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from liwi.imageio import decode_rgb
-from liwi.sample_photos import bad_input_files, procedural_photo
-from liwi.schema import sample_id_for
-from liwi.stages import (
+from liwi.add.base import (
     ERROR,
     PENDING,
     SKIPPED,
-    ReadDecode,
     Stage,
     batch_to_rows,
-    decode_for_layers,
     rows_to_batch,
 )
+from liwi.add.stages import ReadDecode, decode_for_layers
+from liwi.imageio import decode_rgb
+from liwi.sample_photos import bad_input_files, procedural_photo
+from liwi.schema import sample_id_for
 from liwi.testing.chat_server import ChatServer, assistant_reply
 
 
@@ -167,9 +166,9 @@ def test_one_bad_row_never_stops_a_batch_and_columns_stay_uniform():
 def test_curate_asks_the_vlm_verify_tool_when_enabled(answer, status):
     import pickle
 
+    from liwi.add.stages import Curate, PackedStack
     from liwi.imageio import to_uint8
     from liwi.sample_photos import procedural_scene
-    from liwi.stages import Curate, PackedStack
 
     stack = procedural_scene(0, 96, 1)
     row = {

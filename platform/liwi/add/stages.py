@@ -1,22 +1,13 @@
-"""ADD stages: small classes with ``setup()`` and ``__call__(batch) -> batch``.
+"""The five stages of the ADD job, in order (:data:`STAGES`), and how a row travels.
 
-A batch is ``dict[str, np.ndarray]`` (Ray Data's "numpy" format), one entry per row. The
-same classes run in a plain Python loop (:func:`run_loop`, tests and the benchmark) and
-as Ray Data actors (:mod:`liwi.decompose_job`). Each stage
-
-* loads heavy things once in ``setup()`` (lazily, on first call if nobody called it);
-* is pure and retry-safe: the output depends only on the input batch and the config;
-* never raises for one bad row: the row gets ``status="error"`` and a reason, and later
-  stages pass it through untouched (rows already ``"skipped"`` by resumption too);
-* adds ``t_<stage>``: its wall time per row in seconds, for the end summary.
-
-Data flow (columns added by each stage)::
+Every stage is a :class:`liwi.add.base.Stage`: it declares its name, default resources,
+and the columns it reads, writes and drops once, in its class. Data flow::
 
     path ─ ReadDecode ─▶ source_uri sample_id status reasons width height image image_bytes
          ─ Decompose  ─▶ layers (packed uint8 stack) trace verdict
          ─ Curate     ─▶ status=ok|rejected, reasons, scores
-         ─ ToRows     ─▶ row (a schema-v1 row; drops image, layers)
-         ─ WriteParts ─▶ summary (JSON; drops row): one Parquet part per table per batch
+         ─ ToRows     ─▶ row (a schema-v1 row; drops image, layers, image_bytes)
+         ─ WriteParts ─▶ summary (JSON; drops row …): one Parquet part per table per batch
 """
 
 from __future__ import annotations
@@ -24,115 +15,31 @@ from __future__ import annotations
 import json
 import pickle
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-Batch = dict[str, np.ndarray]
-Row = dict[str, Any]
+from liwi.add.base import (
+    ERROR,
+    OK,
+    PENDING,
+    REJECTED,
+    SKIPPED,
+    TABLES,
+    Batch,
+    Row,
+    Stage,
+    StageResources,
+    batch_len,
+    batch_to_rows,
+    reasons_of,
+    rows_to_batch,
+)
 
-PENDING, OK, REJECTED, ERROR, SKIPPED = "pending", "ok", "rejected", "error", "skipped"
-TABLES = {OK: "layers", REJECTED: "rejects", ERROR: "errors"}  # status → output table
-
-
-# -- batch ⇄ rows ------------------------------------------------------------------------
-
-
-def batch_len(batch: Batch) -> int:
-    return len(next(iter(batch.values()))) if batch else 0
-
-
-def batch_to_rows(batch: Batch) -> list[Row]:
-    """Columns → row dicts (numpy scalars become Python scalars)."""
-    n = batch_len(batch)
-    rows: list[Row] = [{} for _ in range(n)]
-    for key, col in batch.items():
-        for i in range(n):
-            v = col[i]
-            rows[i][key] = v.item() if isinstance(v, np.generic) else v
-    return rows
-
-
-def rows_to_batch(rows: list[Row]) -> Batch:
-    """Row dicts → columns; non-scalar values go into 1-D object arrays (never stacked)."""
-    if not rows:
-        return {}
-    out: Batch = {}
-    for key in rows[0]:
-        values = [r[key] for r in rows]
-        if (
-            all(isinstance(v, bool | int | float | str) for v in values)
-            and len({type(v) for v in values}) == 1
-        ):
-            out[key] = np.asarray(values, dtype=object if isinstance(values[0], str) else None)
-        else:
-            col = np.empty(len(values), dtype=object)
-            for i, v in enumerate(values):
-                col[i] = v
-            out[key] = col
-    return out
-
-
-def _reasons(row: Row) -> list[str]:
-    return list(json.loads(row.get("reasons") or "[]"))
-
-
-def _error(row: Row, stage: str, exc: BaseException) -> Row:
-    """Mark ``row`` as an error with a one-line reason naming the stage."""
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    row["status"] = ERROR
-    row["reasons"] = json.dumps(_reasons(row) + [f"{stage}: {msg}"])
-    return row
-
-
-# -- the stage base ----------------------------------------------------------------------
-
-
-class Stage:
-    """Base class: lazy ``setup()``, per-row error capture, per-row timing."""
-
-    name: ClassVar[str] = "stage"
-    handles: ClassVar[tuple[str, ...]] = (PENDING,)  # statuses this stage works on
-
-    def __init__(self) -> None:
-        self._ready = False
-
-    def setup(self) -> None:
-        """Load heavy resources once per worker; idempotent."""
-        if not self._ready:
-            self._setup()
-            self._ready = True
-
-    def _setup(self) -> None:  # noqa: B027 - optional hook
-        """Override to load models/tools."""
-
-    def __call__(self, batch: Batch) -> Batch:
-        t0 = time.perf_counter()
-        rows = batch_to_rows(batch)
-        if any(row.get("status", PENDING) in self.handles for row in rows):
-            self.setup()  # lazily: a batch of skipped/error rows needs no models
-        out = []
-        for row in rows:
-            if row.get("status", PENDING) in self.handles:
-                try:
-                    row = self.process_row(row)
-                except Exception as exc:  # noqa: BLE001 - one bad row must not stop the job
-                    row = _error(row, self.name, exc)
-            out.append(self.finish_row(row))
-        per_row = (time.perf_counter() - t0) / max(1, len(out))
-        for row in out:
-            row[f"t_{self.name}"] = per_row
-        return rows_to_batch(out)
-
-    def process_row(self, row: Row) -> Row:
-        """Transform one row; raise to turn it into an error row."""
-        return row
-
-    def finish_row(self, row: Row) -> Row:
-        """Runs for every row (also error/skipped ones): keep the column set uniform."""
-        return row
+if TYPE_CHECKING:
+    from liwi.add.config import DecomposeConfig
 
 
 # -- ReadDecode --------------------------------------------------------------------------
@@ -146,6 +53,18 @@ class ReadDecode(Stage):
     """
 
     name = "read_decode"
+    resources = StageResources(batch_size=8, num_cpus=0.25)
+    reads = ("path",)
+    writes = (
+        "source_uri",
+        "sample_id",
+        "status",
+        "reasons",
+        "width",
+        "height",
+        "image",
+        "image_bytes",
+    )
 
     def __init__(
         self,
@@ -162,6 +81,16 @@ class ReadDecode(Stage):
         self.max_pixels = max_pixels  # declared size above this is a decompression bomb
         self.skip_ids = frozenset(skip_ids)
         self.lake = None
+
+    @classmethod
+    def options(cls, config: DecomposeConfig, skip_ids: set[str]) -> dict[str, Any]:
+        return {
+            "lake_uri": config.input,
+            "s3_endpoint": config.s3_endpoint,
+            "max_side": config.max_side,
+            "max_pixels": config.max_pixels,
+            "skip_ids": sorted(skip_ids),
+        }
 
     def _setup(self) -> None:
         from liwi.lake import Lake, S3Options
@@ -303,6 +232,10 @@ class Decompose(Stage):
     """Run the agent (policy + tools + curator in the loop) on each decoded image."""
 
     name = "decompose"
+    resources = StageResources(batch_size=2, num_cpus=1.0)
+    reads = ("sample_id", "image", "reasons")
+    writes = ("status", "reasons", "trace", "verdict", "layers")
+    sizes_fused_pool = True  # the model-backed stage: a fused pool gets its resources
 
     def __init__(
         self,
@@ -316,9 +249,20 @@ class Decompose(Stage):
         self.threads = threads  # per worker; None = library defaults (one process per machine)
         self.agent = None
 
+    @classmethod
+    def options(cls, config: DecomposeConfig, skip_ids: set[str]) -> dict[str, Any]:
+        return {
+            "agent": config.agent.model_dump(),
+            "curator": config.curator.model_dump(),
+            # Ray actors get as many threads as CPUs they reserve; the loop keeps defaults
+            "threads": max(1, round(config.stage_resources()[cls.name].num_cpus))
+            if config.runner == "ray"
+            else None,
+        }
+
     def _setup(self) -> None:
+        from liwi.add.curator import CuratorConfig
         from liwi.agents import build_agent
-        from liwi.curator import CuratorConfig
 
         limit_threads(self.threads)
 
@@ -333,7 +277,7 @@ class Decompose(Stage):
         row["verdict"] = json.dumps(result.verdict.to_json() if result.verdict else None)
         if result.stack is None:
             row["status"] = REJECTED
-            row["reasons"] = json.dumps(_reasons(row) + result.reasons)
+            row["reasons"] = json.dumps(reasons_of(row) + result.reasons)
             return row
         row["layers"] = pickle.dumps(PackedStack.pack(result.stack), protocol=5)
         return row
@@ -352,6 +296,9 @@ class Curate(Stage):
     """Final verdict on the quantised stack as it will be written (plus the VLM, if on)."""
 
     name = "curate"
+    resources = StageResources(batch_size=8, num_cpus=0.25)
+    reads = ("image", "layers", "reasons")
+    writes = ("status", "reasons", "scores")
 
     def __init__(self, curator: dict[str, Any] | None = None, verify: dict[str, Any] | None = None):
         super().__init__()
@@ -359,8 +306,12 @@ class Curate(Stage):
         self.verify_config = verify  # {"backend": ..., **tool config} or None
         self.curator = None
 
+    @classmethod
+    def options(cls, config: DecomposeConfig, skip_ids: set[str]) -> dict[str, Any]:
+        return {"curator": config.curator.model_dump(), "verify": config.verify}
+
     def _setup(self) -> None:
-        from liwi.curator import Curator, CuratorConfig
+        from liwi.add.curator import Curator, CuratorConfig
 
         config = CuratorConfig(**self.curator_config)
         judge = None
@@ -376,7 +327,7 @@ class Curate(Stage):
         stack = pickle.loads(row["layers"]).unpack()
         verdict = self.curator(to_float(row["image"]), stack)
         row["status"] = OK if verdict.passed else REJECTED
-        row["reasons"] = json.dumps(_reasons(row) + verdict.reasons)
+        row["reasons"] = json.dumps(reasons_of(row) + verdict.reasons)
         row["scores"] = json.dumps(verdict.scores)
         return row
 
@@ -394,6 +345,21 @@ class ToRows(Stage):
     """Encode each row as a schema-v1 layer table row (PNG layers); drop the arrays."""
 
     name = "to_rows"
+    resources = StageResources(batch_size=8, num_cpus=0.25)
+    reads = (
+        "sample_id",
+        "source_uri",
+        "status",
+        "reasons",
+        "width",
+        "height",
+        "image_bytes",
+        "layers",
+        "trace",
+        "scores",
+    )
+    writes = ("row",)
+    drops = ("image", "layers", "image_bytes")
     handles = (OK, REJECTED, ERROR)
 
     def process_row(self, row: Row) -> Row:
@@ -402,7 +368,7 @@ class ToRows(Stage):
 
         trace = json.loads(row.get("trace") or "[]")
         scores = json.loads(row.get("scores") or "{}")
-        reasons = _reasons(row)
+        reasons = reasons_of(row)
         common = {"sample_id": str(row["sample_id"]), "source_uri": str(row["source_uri"])}
         image = bytes(row["image_bytes"]) or None
         if row.get("layers"):
@@ -433,7 +399,7 @@ class ToRows(Stage):
 
     def finish_row(self, row: Row) -> Row:
         row.setdefault("row", b"")
-        for heavy in ("image", "layers", "image_bytes"):
+        for heavy in self.drops:
             row.pop(heavy, None)
         return row
 
@@ -445,13 +411,22 @@ class WriteParts(Stage):
     """Write the batch's rows as one Parquet part per output table; keep small summaries."""
 
     name = "write"
+    resources = StageResources(batch_size=16, num_cpus=0.25)  # batch = rows per Parquet part
+    reads = ("row", "sample_id", "source_uri", "status", "reasons", "width", "height")
+    writes = ("summary",)
+    drops = ("row", "image", "layers", "image_bytes", "trace", "verdict")
     handles = (OK, REJECTED, ERROR)
+    fused = False  # its own pool: it batches more rows per part than the fused stages
 
     def __init__(self, output_uri: str, s3_endpoint: str | None = None):
         super().__init__()
         self.output_uri = output_uri
         self.s3_endpoint = s3_endpoint
         self.lake = None
+
+    @classmethod
+    def options(cls, config: DecomposeConfig, skip_ids: set[str]) -> dict[str, Any]:
+        return {"output_uri": config.output, "s3_endpoint": config.s3_endpoint}
 
     def _setup(self) -> None:
         from liwi.lake import Lake, S3Options
@@ -473,7 +448,7 @@ class WriteParts(Stage):
             write_table(table_rows, self.lake.child(TABLES[status]))
         for row in rows:
             row["summary"] = json.dumps(summarize(row))
-            for heavy in ("row", "image", "layers", "image_bytes", "trace", "verdict"):
+            for heavy in self.drops:
                 row.pop(heavy, None)
         per_row = (time.perf_counter() - t0) / max(1, len(rows))
         for row in rows:
@@ -487,7 +462,7 @@ def summarize(row: Row) -> dict[str, Any]:
         "sample_id": str(row.get("sample_id")),
         "source_uri": str(row.get("source_uri")),
         "status": str(row.get("status")),
-        "reasons": _reasons(row),
+        "reasons": reasons_of(row),
         "width": int(row.get("width") or 0),
         "height": int(row.get("height") or 0),
     }
@@ -499,33 +474,5 @@ def summarize(row: Row) -> dict[str, Any]:
     return s
 
 
-# -- fusing and running stages without Ray ------------------------------------------------
-
-
-class Pipeline:
-    """Several stages in one callable (one actor runs them all, no hand-over between them)."""
-
-    def __init__(self, stages: list[tuple[type[Stage], dict[str, Any]]]) -> None:
-        self.stages = [cls(**kwargs) for cls, kwargs in stages]  # each sets up on first use
-
-    def __call__(self, batch: Batch) -> Batch:
-        for stage in self.stages:
-            batch = stage(batch)
-        return batch
-
-
-# -- running stages without Ray ----------------------------------------------------------
-
-
-def chunks(items: list[Row], size: int) -> Iterator[list[Row]]:
-    for i in range(0, len(items), max(1, size)):
-        yield items[i : i + size]
-
-
-def run_loop(stages: list[Stage], items: list[Row], batch_size: int) -> Iterator[Batch]:
-    """Run ``stages`` one after the other on batches of ``items`` in this process."""
-    for chunk in chunks(items, batch_size):
-        batch = rows_to_batch(chunk)
-        for stage in stages:
-            batch = stage(batch)
-        yield batch
+STAGES: tuple[type[Stage], ...] = (ReadDecode, Decompose, Curate, ToRows, WriteParts)
+STAGE_ORDER: tuple[str, ...] = tuple(stage.name for stage in STAGES)

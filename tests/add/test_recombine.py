@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from liwi.add.recombine import place_object, recombine, recombine_rows
 from liwi.layers import bbox_of
-from liwi.recombine import place_object, recombine, recombine_rows
 from liwi.sample_photos import procedural_scene
 from liwi.schema import (
     image_of,

@@ -1,0 +1,230 @@
+"""The ADD job: an image lake → layer tables (``layers``, ``rejects``, ``errors``) on Ray Data.
+
+``run(config)`` lists the input lake, reads which sample ids the output already holds
+(resumption), then streams every file through the stages of :mod:`liwi.add.stages`
+(:data:`~liwi.add.stages.STAGES`: ReadDecode → Decompose → Curate → ToRows → WriteParts).
+Each stage becomes a Ray Data actor pool through :mod:`liwi.add.ray_adapter`, with its
+declared resources unless ``config.stages`` overrides them; ``fuse: true`` runs all but the
+writer in one pool (less data movement on one machine). ``runner: loop`` runs the same
+stages in this process, without Ray. Nothing probes the driver's GPUs.
+
+Outputs under ``output``: the three tables (Parquet parts with deterministic names),
+``summary.json`` (counts, images/s, time per stage) and ``report/`` (JSON + PNG).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from liwi.add.base import TABLE_NAMES, Batch, Pipeline, run_loop
+from liwi.add.config import DecomposeConfig, RayConfig
+from liwi.add.ray_adapter import StageCall, run_ray
+from liwi.add.stages import STAGE_ORDER, STAGES, WriteParts
+
+__all__ = ["DecomposeConfig", "RayConfig", "format_summary", "plan", "run", "stage_calls"]
+
+
+# -- building the stages -----------------------------------------------------------------
+
+
+def stage_calls(config: DecomposeConfig, skip_ids: set[str]) -> list[StageCall]:
+    """One call per stage, in pipeline order: class, constructor kwargs, resources."""
+    resources = config.stage_resources()
+    return [
+        StageCall(stage, stage.options(config, skip_ids), resources[stage.name]) for stage in STAGES
+    ]
+
+
+def plan(config: DecomposeConfig, calls: list[StageCall]) -> list[StageCall]:
+    """The actor pools to run: one per stage, or (``fuse``) the fusable ones in one pool.
+
+    A fused pool runs a :class:`~liwi.add.base.Pipeline` with the resources of the stage
+    that declares ``sizes_fused_pool``; stages with ``fused = False`` keep their own pool.
+    """
+    if not config.fuse:
+        return list(calls)
+    fused = [c for c in calls if c.cls.fused]
+    lead = next(c for c in fused if c.cls.sizes_fused_pool)
+    pool = StageCall(Pipeline, {"stages": [(c.cls, c.kwargs) for c in fused]}, lead.resources)
+    return [pool, *(c for c in calls if not c.cls.fused)]
+
+
+def _aws_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+
+
+def _run_ray(config: DecomposeConfig, calls: list[StageCall], items: list[dict]) -> Iterator[Batch]:
+    runtime_env = {"env_vars": _aws_env()} if config.forward_aws_env and _aws_env() else None
+    yield from run_ray(config.ray, plan(config, calls), items, runtime_env)
+
+
+def _run_loop(
+    config: DecomposeConfig, calls: list[StageCall], items: list[dict]
+) -> Iterator[Batch]:
+    stages = [c.cls(**c.kwargs) for c in calls]
+    yield from run_loop(stages, items, config.stage_resources()[WriteParts.name].batch_size)
+
+
+# -- the job -----------------------------------------------------------------------------
+
+
+def run(config: DecomposeConfig) -> dict[str, Any]:
+    """Run the job; returns the end summary (also written to ``<output>/summary.json``)."""
+    from liwi.lake import Lake, S3Options
+    from liwi.table import read_sample_ids
+
+    if not config.input or not config.output:
+        raise ValueError("both input and output must be set (--input LAKE --output TABLE)")
+    t0 = time.perf_counter()
+    s3 = S3Options(endpoint_url=config.s3_endpoint)
+    src = Lake.from_uri(config.input, s3=s3)
+    out = Lake.from_uri(config.output, s3=s3)
+    paths = src.list_images()
+    if config.limit:
+        paths = paths[: config.limit]
+    done: set[str] = set()
+    for name in TABLE_NAMES:
+        done |= read_sample_ids(out.child(name))
+    calls = stage_calls(config, done)
+    items = [{"path": p} for p in paths]
+    t_list = time.perf_counter() - t0
+
+    summaries: list[dict[str, Any]] = []
+    stage_seconds: Counter[str] = Counter()
+    runner = _run_ray if config.runner == "ray" else _run_loop
+    bar = _progress(len(items), config.progress)
+    t_run = time.perf_counter()
+    if items:
+        for batch in runner(config, calls, items):
+            for key, col in batch.items():
+                if key.startswith("t_"):
+                    stage_seconds[key[2:]] += float(col.sum())
+            for s in batch["summary"]:
+                summaries.append(json.loads(s))
+            bar.update(len(batch["summary"]))
+            bar.set_postfix(Counter(s["status"] for s in summaries))
+    bar.close()
+    wall = time.perf_counter() - t_run
+    ensure_tables(out)
+    recombined = 0
+    if config.recombine and processed_any(summaries):
+        recombined = write_recombined(out, config.recombine, config.recombine_seed)
+    summary = make_summary(config, len(items), summaries, stage_seconds, wall, t_list)
+    summary["recombined"] = recombined
+    out.write_bytes(out.path("summary.json"), json.dumps(summary, indent=1).encode())
+    if config.report:
+        from liwi.add.report import write_report
+
+        t_rep = time.perf_counter()
+        report = write_report(out)
+        summary["report"] = {
+            "json": out.uri_of(out.path("report", "report.json")),
+            "png": out.uri_of(out.path("report", "report.png")),
+            "seconds": round(time.perf_counter() - t_rep, 3),
+            "dataset_counts": report["counts"],
+        }
+        out.write_bytes(out.path("summary.json"), json.dumps(summary, indent=1).encode())
+    return summary
+
+
+def processed_any(summaries: list[dict[str, Any]]) -> bool:
+    return any(s["status"] != "skipped" for s in summaries)
+
+
+def write_recombined(out: Any, n: int, seed: int) -> int:
+    """``n`` recombined samples from the accepted rows into ``<output>/recombined``.
+
+    Objects (with their shadows) from one accepted sample go onto the clean background of
+    another; the flat image is the composite, so the layers are exact by construction.
+    The part is named after the samples it holds (deterministic for the same inputs).
+    """
+    from liwi.add.recombine import recombine_rows
+    from liwi.table import read_table, write_table
+
+    rows = read_table(out.child("layers")).to_pylist()
+    new = recombine_rows(rows, rows, n, seed=seed)
+    if new:
+        write_table(new, out.child("recombined"))
+    return len(new)
+
+
+def ensure_tables(out: Any) -> None:
+    """Give every output table at least one (possibly empty) part, so readers find it."""
+    from liwi.schema import LAYER_TABLE_SCHEMA
+    from liwi.table import list_parts, write_table
+
+    for name in TABLE_NAMES:
+        table = out.child(name)
+        if not list_parts(table):
+            write_table(LAYER_TABLE_SCHEMA.empty_table(), table, name="empty")
+
+
+def make_summary(
+    config: DecomposeConfig,
+    n_inputs: int,
+    summaries: list[dict[str, Any]],
+    stage_seconds: Counter,
+    wall: float,
+    t_list: float,
+) -> dict[str, Any]:
+    counts = Counter(s["status"] for s in summaries)
+    processed = n_inputs - counts.get("skipped", 0)
+    missing = n_inputs - len(summaries)
+    return {
+        "input": config.input,
+        "output": config.output,
+        "runner": config.runner,
+        "fuse": config.fuse,
+        "inputs": n_inputs,
+        "counts": {k: counts.get(k, 0) for k in ("ok", "rejected", "error", "skipped")},
+        "unaccounted": missing,  # must be 0: every input becomes exactly one row or a skip
+        "processed": processed,
+        "wall_seconds": round(wall, 3),
+        "list_seconds": round(t_list, 3),
+        "images_per_second": round(processed / wall, 3) if wall > 0 and processed else 0.0,
+        "stage_seconds": {k: round(stage_seconds.get(k, 0.0), 3) for k in STAGE_ORDER},
+        "stage_seconds_per_image": {
+            k: round(stage_seconds.get(k, 0.0) / processed, 4) if processed else 0.0
+            for k in STAGE_ORDER
+        },
+        "tables": {t: f"{config.output.rstrip('/')}/{t}" for t in TABLE_NAMES},
+        "recombined": 0,
+    }
+
+
+class _NoBar:
+    def update(self, n: int) -> None: ...
+    def set_postfix(self, *a, **k) -> None: ...
+    def close(self) -> None: ...
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="decompose", unit="img", file=sys.stderr, dynamic_ncols=True)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """Human-readable end summary."""
+    c = summary["counts"]
+    lines = [
+        f"inputs {summary['inputs']}: ok {c['ok']}, rejected {c['rejected']}, "
+        f"error {c['error']}, skipped (already done) {c['skipped']}",
+        f"{summary['processed']} processed in {summary['wall_seconds']:.1f} s "
+        f"= {summary['images_per_second']:.2f} images/s ({summary['runner']})",
+        "time per stage (s/image): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in summary["stage_seconds_per_image"].items()),
+    ]
+    for t, uri in summary["tables"].items():
+        lines.append(f"  {t:8s} {uri}")
+    if "report" in summary:
+        lines.append(f"  report   {summary['report']['png']}")
+    return "\n".join(lines)
