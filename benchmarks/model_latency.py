@@ -1,14 +1,16 @@
 """CPU latency of ``Predictor.decompose`` on a 512×512 photo (run by hand).
 
     python benchmarks/model_latency.py [--model URI] [--runs 20] [--threads 2] [--box x0,y0,x1,y1]
-        [--no-classical]
+        [--priors u2netp,u2net,none] [--no-classical]
 
 Reports median and p90 wall time of a full decomposition (resize, up to two peels,
 upsampling, stack assembly) with ``max_layers`` 3, and of a single peel (``max_layers``
 2). The input is a sample-lake photo resized to 512×512. The classical ADD tool chain
 (``liwi.evaluation.methods.classical_method``: segment, matting, inpaint, shadow) runs
 side by side, interleaved run by run so that outside load hits both alike, and the
-report gives the model's median as a ratio of the classical one.
+report gives the model's median as a ratio of the classical one. ``--priors`` times the
+model with each salient prior (``none``: the network alone) in the same interleaved loop;
+the first one listed is "model".
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         help="x0,y0,x1,y1 box prompt for the model's first peel, in the 512×512 frame "
         "(an unprompted model that finds nothing stops after one pass: time the peels)",
     )
+    ap.add_argument(
+        "--priors", default="u2netp", help="comma-separated prior weights to time ('none' = off)"
+    )
     ap.add_argument("--no-classical", action="store_true", help="time the model only")
     args = ap.parse_args(argv)
 
@@ -50,12 +55,17 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     img = Image.open(args.photo).convert("RGB").resize((512, 512), Image.BICUBIC)
     image = np.asarray(img, np.float32) / 255.0
-    predictor = Predictor.from_uri(args.model, device="cpu")
     prompt = Prompt(box=args.box) if args.box else None
-    model = Method(
-        "model", lambda im, n: predictor.decompose(im, prompt, max_layers=n), "LiWi model"
-    )
-    methods = [model]
+    methods = []
+    for k, prior in enumerate(args.priors.split(",")):
+        weight = None if prior == "none" else prior
+        predictor = Predictor.from_uri(args.model, device="cpu", prior=weight)
+        name = "model" if k == 0 else f"model+{prior}"
+
+        def run(im, n, p=predictor):
+            return p.decompose(im, prompt, max_layers=n)
+
+        methods.append(Method(name, run, f"LiWi model, prior {prior}"))
     if not args.no_classical:
         classical = classical_method()
         if classical is None:
@@ -66,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
         "torch": torch.__version__,
         "model_params": sum(p.numel() for p in predictor.model.parameters()),
+        "priors": args.priors,
         "model_resolution": predictor.config.resolution,
         "photo": args.photo,
         "box": ",".join(f"{v:g}" for v in args.box) if args.box else None,

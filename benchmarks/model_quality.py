@@ -2,7 +2,8 @@
 
     python benchmarks/model_quality.py --table /tmp/liwi_data/l3/table /tmp/liwi_data/l2/table \
         [--model URI] [--split test] [--json out.json] [--sheet out.png] [--test-sheet t.png] \
-        [--sheet-boxes benchmarks/sample_lake_boxes.json --boxed-sheet boxed.png]
+        [--sheet-boxes benchmarks/sample_lake_boxes.json --boxed-sheet boxed.png] \
+        [--method model|add|prior] [--prior u2netp|u2net|none]
 
 Reports, for the model and for the identity baseline (background = input, no objects):
 
@@ -211,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", nargs="+", required=True, help="layer table URI(s)")
     ap.add_argument("--model", default=None, help="model URI (default: the shipped model)")
+    ap.add_argument("--method", default="model", choices=("model", "add", "prior"))
+    ap.add_argument("--prior", default="u2netp", help="prior weight, or 'none' (network alone)")
     ap.add_argument("--split", default="test")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
@@ -227,17 +230,19 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from liwi.predictor import Predictor
+    from liwi.decomposers import build_decomposer
     from liwi.training.data import rows_from_table
 
     torch.set_num_threads(args.threads)
-    predictor = Predictor.from_uri(args.model, device="cpu")
+    prior = None if args.prior.lower() == "none" else args.prior
+    predictor = build_decomposer(args.method, args.model, prior=prior, device="cpu")
     rows = rows_from_table(args.table, split=args.split, limit=args.limit)
     if not rows:
         print(f"no {args.split} rows in {args.table}", file=sys.stderr)
         return 1
     res = evaluate(predictor, rows)
     res["model_uri"] = args.model or "default"
+    res["method"], res["prior"] = args.method, prior
     res["split"] = args.split
     text = json.dumps(res, indent=2)
     print(text)

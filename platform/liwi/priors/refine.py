@@ -51,14 +51,29 @@ def guided_filter(
     mean_i = _box(I, r)
     mean_p = _box(p, r)
     cov_ip = _box(I * p[..., None], r) - mean_i * mean_p[..., None]
-    # 3×3 covariance of the guide per pixel, regularised by eps on the diagonal.
-    var = np.empty(I.shape[:2] + (3, 3), np.float32)
-    for a in range(3):
-        for b in range(a, 3):
-            v = _box(I[..., a] * I[..., b], r) - mean_i[..., a] * mean_i[..., b]
-            var[..., a, b] = var[..., b, a] = v
-    var += eps * np.eye(3, dtype=np.float32)
-    coef = np.linalg.solve(var, cov_ip[..., None])[..., 0]  # H×W×3
+
+    # Symmetric 3×3 covariance of the guide per pixel (regularised by eps on the diagonal),
+    # solved in closed form with its cofactors: several times faster than linalg.solve.
+    def cov(a: int, b: int) -> np.ndarray:
+        return _box(I[..., a] * I[..., b], r) - mean_i[..., a] * mean_i[..., b]
+
+    rr, rg, rb = cov(0, 0) + eps, cov(0, 1), cov(0, 2)
+    gg, gb, bb = cov(1, 1) + eps, cov(1, 2), cov(2, 2) + eps
+    c_rr, c_rg, c_rb = gg * bb - gb * gb, gb * rb - rg * bb, rg * gb - gg * rb
+    c_gg, c_gb, c_bb = rr * bb - rb * rb, rb * rg - rr * gb, rr * gg - rg * rg
+    det = rr * c_rr + rg * c_rg + rb * c_rb
+    x, y, z = cov_ip[..., 0], cov_ip[..., 1], cov_ip[..., 2]
+    coef = (
+        np.stack(
+            [
+                c_rr * x + c_rg * y + c_rb * z,
+                c_rg * x + c_gg * y + c_gb * z,
+                c_rb * x + c_gb * y + c_bb * z,
+            ],
+            axis=2,
+        )
+        / det[..., None]
+    )
     bias = mean_p - (coef * mean_i).sum(axis=2)
     coef, bias = _box(coef, r), _box(bias, r)
     if scale < 1.0:
