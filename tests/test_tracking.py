@@ -73,6 +73,10 @@ def test_run_logs_params_metrics_images_system_metrics_and_model(store, tmp_path
     assert any("samples+step+2" in p for p in tracking.list_artifacts(run.run_id, "images", store))
 
     assert version.version == "1" and version.alias_uri == f"models:/{name}@candidate"
+    import mlflow
+
+    tags = mlflow.MlflowClient(store).get_model_version(name, "1").tags
+    assert tags["weights.prior"] == "u2netp" and "Apache-2.0" in tags["weights.licence"]
     path = tracking.download_model(version.alias_uri, store, cache_dir=tmp_path / "cache")
     assert path.read_bytes() == b"liwi-checkpoint"
     # cached: a second call does not download again (the same file comes back)

@@ -162,7 +162,11 @@ class TrackedRun:
             except Exception:
                 client.create_registered_model(registered_model)
             mv = client.create_model_version(
-                registered_model, source=info.model_uri, run_id=self.run_id, model_id=info.model_id
+                registered_model,
+                source=info.model_uri,
+                run_id=self.run_id,
+                model_id=info.model_id,
+                tags=weights_tags(),
             )
             if alias:
                 client.set_registered_model_alias(registered_model, alias, mv.version)
@@ -175,6 +179,14 @@ class TrackedRun:
             self._monitor.finish()
             self._monitor = None
         self.client.set_terminated(self.run_id, status=status)
+
+
+def weights_tags() -> dict[str, str]:
+    """Model-version tags naming the pretrained weights the served pipeline uses, and their
+    licence (the default salient prior: ``Predictor.from_uri`` loads it beside the model)."""
+    from liwi.weights import DEFAULT_WEIGHT, licence_of
+
+    return {"weights.prior": DEFAULT_WEIGHT, "weights.licence": licence_of(DEFAULT_WEIGHT)}
 
 
 @contextmanager
