@@ -48,8 +48,10 @@ DEFAULT_MAX_LAYERS = 3
 PRIOR_MIN_AREA = 0.004
 PRIOR_REL_AREA = 0.08
 PRIOR_GROW_FRAC = 0.02
-# A box prompt uses the prior when the prior's alpha inside the box covers this share of it.
+# A box prompt uses the prior when one prior object covers this share of the box; that
+# object is kept within the box grown by BOX_SLACK of the box's size on every side.
 PRIOR_BOX_MIN_COVER = 0.05
+BOX_SLACK = 0.25
 # Background: pixels farther than REGION_GROW_FRAC × long side from the object (alpha >
 # 0.02) and the shadow (attenuation < 0.98) keep the input's own values.
 REGION_GROW_FRAC = 0.03
@@ -291,20 +293,36 @@ class Predictor:
         alpha = self.prior.alpha(image)
         grow = max(2, round(PRIOR_GROW_FRAC * max(image.shape[:2])))
         if prompt is not None and prompt.box is not None:
-            h, w = image.shape[:2]
-            x0, y0, x1, y1 = (int(round(v)) for v in prompt.box)
-            inside = np.zeros_like(alpha)
-            inside[max(0, y0) : min(h, y1), max(0, x0) : min(w, x1)] = 1.0
-            boxed = alpha * inside
-            if boxed.sum() < PRIOR_BOX_MIN_COVER * inside.sum():
-                return [(prompt, None)] + [(None, None)] * (passes - 1)
-            rest = instances(alpha * (1 - inside), passes - 1, PRIOR_MIN_AREA, PRIOR_REL_AREA, grow)
-            objs = [boxed] + rest
-            return [(Prompt(mask=objs[0], box=prompt.box), objs[0])] + [
-                (Prompt(mask=m), m) for m in objs[1:passes]
-            ]
+            return self._plan_box(alpha, prompt, passes, grow)
         objs = instances(alpha, passes, PRIOR_MIN_AREA, PRIOR_REL_AREA, grow)
         return [(Prompt(mask=m), m) for m in objs]
+
+    @staticmethod
+    def _plan_box(alpha: np.ndarray, prompt: Prompt, passes: int, grow: int) -> list[tuple]:
+        """The prior's object that the box holds most of, kept within the box grown by
+        BOX_SLACK of its size (a hand-drawn box is loose); the other objects after it."""
+        from liwi.priors.refine import instances
+
+        h, w = alpha.shape
+        x0, y0, x1, y1 = prompt.box
+        inside = np.zeros_like(alpha)
+        inside[
+            max(0, int(y0)) : min(h, int(np.ceil(y1))), max(0, int(x0)) : min(w, int(np.ceil(x1)))
+        ] = 1
+        objs = instances(alpha, 8, PRIOR_MIN_AREA, 0.0, grow)  # every object, any size
+        held = [float((m * inside).sum()) for m in objs]
+        if not objs or max(held) < PRIOR_BOX_MIN_COVER * inside.sum():
+            return [(prompt, None)] + [(None, None)] * (passes - 1)
+        best = objs.pop(int(np.argmax(held)))
+        sx, sy = BOX_SLACK * (x1 - x0), BOX_SLACK * (y1 - y0)
+        slack = np.zeros_like(alpha)
+        slack[
+            max(0, int(y0 - sy)) : int(np.ceil(y1 + sy)),
+            max(0, int(x0 - sx)) : int(np.ceil(x1 + sx)),
+        ] = 1
+        best = best * slack
+        rest = [m for m in objs if m.sum() >= PRIOR_REL_AREA * best.sum()][: passes - 1]
+        return [(Prompt(mask=best, box=prompt.box), best)] + [(Prompt(mask=m), m) for m in rest]
 
     def _peel(self, imgs: list[np.ndarray], prompts: list, max_layers: int) -> list[LayerStack]:
         passes = max_layers - 1
