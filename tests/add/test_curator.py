@@ -35,7 +35,7 @@ def test_mask_covering_95_percent_is_rejected_with_a_reason(scene):
     verdict = Curator()(source, bad)
     assert not verdict.passed
     assert "alpha_area" in verdict.failures and verdict.object_failures[0][0] == "alpha_area"
-    assert "object 1 covers 95.0% of the image (max 60%)" in verdict.reasons, verdict.reasons
+    assert "object 1 covers 95.0% of the image (max 80%)" in verdict.reasons, verdict.reasons
     assert "alpha_border" in verdict.failures  # it also runs along the frame
 
 

@@ -27,13 +27,21 @@ from liwi.tools.segment import (
 )
 
 
+def containment(a: np.ndarray, b: np.ndarray) -> float:
+    """|a ∩ b| / min(|a|, |b|) of two masks (> 0.5): 1 when one lies inside the other."""
+    ma, mb = a > 0.5, b > 0.5
+    return float((ma & mb).sum()) / max(1, min(int(ma.sum()), int(mb.sum())))
+
+
 class SalientSegmentParams(ToolParams):
     max_candidates: int = Field(4, ge=1, le=16, description="most candidates returned")
     min_area: float = Field(0.005, ge=0.0, le=1.0, description="smallest object, image fraction")
     rel_area: float = Field(
         0.08, ge=0.0, le=1.0, description="smallest object relative to the largest one"
     )
-    max_overlap: float = Field(0.5, ge=0.0, le=1.0, description="drop candidates above this IoU")
+    max_overlap: float = Field(
+        0.5, ge=0.0, le=1.0, description="drop candidates overlapping a better one above this"
+    )
     classical_fallback: bool = Field(
         True, description="append the classical candidates after the prior's"
     )
@@ -72,6 +80,7 @@ class SalientSegmenter(Tool[SegmentInput, SegmentOutput]):
         check_prompt(inputs, (h, w))
         cands: list[MaskCandidate] = []
         alpha = None
+        n_prior = 0
         if not inputs.points:
             alpha = self.prior.alpha(image)
             if inputs.box is not None:
@@ -87,15 +96,17 @@ class SalientSegmenter(Tool[SegmentInput, SegmentOutput]):
                 # confidence: how decided the prior is over the object (1 = crisp 0/1 map)
                 decided = float(np.abs(2 * m[hard > 0] - 1).mean()) if hard.any() else 0.0
                 cands.append(make_candidate(hard, score=0.5 + 0.5 * decided))
+            n_prior = len(cands)
         if params.classical_fallback:
             try:
                 classical = ClassicalSegmenter()(inputs, ClassicalSegmentParams())
-                cands += [
-                    MaskCandidate(c.mask, min(c.score, 0.6), c.bbox, c.area)
-                    for c in classical.candidates
-                ]
             except ToolError:
-                pass
+                classical = None
+            for c in classical.candidates if classical else []:
+                # a classical mask mostly inside (or around) a prior object is a piece or a
+                # copy of it, not another object: a cat face inside the whole cat
+                if all(containment(c.mask, p.mask) <= params.max_overlap for p in cands[:n_prior]):
+                    cands.append(MaskCandidate(c.mask, min(c.score, 0.6), c.bbox, c.area))
         out = dedupe(cands, params.max_overlap, params.max_candidates)
         if not out:
             raise ToolError("no salient object found (prior and classical both empty)")
