@@ -27,6 +27,7 @@ ROOMS: list[list[str]] = [
         "liwi.layer_export",
         "liwi.chat",
         "liwi.weights",
+        "liwi.edits",
     ],
     [  # 1: tools, the model, the only MLflow callers; heavy imports inside functions
         "liwi.tools",

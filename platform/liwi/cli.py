@@ -28,6 +28,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("serve", "liwi.commands.serve", "Run the HTTP API and web viewer (Ray Serve) locally."),
     ("submit", "liwi.commands.submit", "submit a job (decompose/train/evaluate) to a Ray cluster"),
     ("jobs", "liwi.commands.jobs", "list, inspect, follow and stop jobs on a Ray cluster"),
+    ("edit", "liwi.commands.edit", "edit a decomposition (move, remove, recolour …), re-compose"),
     ("weights", "liwi.commands.weights", "list, fetch, verify and push pretrained weights"),
 ]
 
