@@ -8,6 +8,7 @@ reason a person can act on.
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -15,6 +16,13 @@ from PIL import Image, ImageOps
 # Largest image we decode, in pixels (about 64 MP). Larger declared sizes are treated as
 # decompression bombs and rejected before any pixel is decoded.
 MAX_PIXELS = 64_000_000
+# Working size of photos for inference (pixels, ≈ 1632×1224 at 4:3). The model itself sees
+# 128 px; detail above this only feeds full-resolution float maps (≈ 170 MB per MP in
+# the predictor), so `liwi predict` and the API downscale larger photos to it while
+# decoding, before any float copy, which keeps one image's peak well under 1.5 GB.
+WORK_PIXELS = 2_000_000
+# EXIF orientations that swap width and height (transpose, rotate 90/270, transverse).
+_SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
 
 
 class ImageDecodeError(ValueError):
@@ -53,8 +61,63 @@ def encode_jpeg(arr: np.ndarray, quality: int = 95) -> bytes:
     return buf.getvalue()
 
 
-def open_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Open and fully decode ``data`` with Pillow, applying the EXIF orientation."""
+def open_image(
+    data: bytes, max_pixels: int = MAX_PIXELS, *, work_pixels: int | None = None
+) -> Image.Image:
+    """Open and fully decode ``data`` with Pillow, applying the EXIF orientation.
+
+    With ``work_pixels``, an image above that many pixels comes back downscaled to fit it
+    (aspect kept): JPEGs decode at a reduced DCT scale (``draft``), others are reduced in
+    their 8/16-bit form, so no full-size float copy is ever made. Use :func:`header_size`
+    (or :func:`decode_rgb_scaled`) for the size before downscaling.
+    """
+    img = _open_checked(data, max_pixels)
+    w, h = img.size
+    shrink = work_pixels is not None and w * h > work_pixels
+    try:
+        if shrink:
+            f = math.sqrt(work_pixels / (w * h))
+            img.draft(None, (max(1, math.ceil(w * f)), max(1, math.ceil(h * f))))  # JPEG only
+        img.seek(0)  # animated images: first frame only
+        img.load()
+        if shrink:
+            img = fit_pixels(img, work_pixels)
+        img = ImageOps.exif_transpose(img)
+    except Exception as exc:  # noqa: BLE001
+        raise ImageDecodeError(f"truncated or corrupt {img.format} data: {exc}") from exc
+    return img
+
+
+def header_size(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) after EXIF rotation, from the header only (no pixel is decoded)."""
+    img = _open_checked(data, max_pixels)
+    w, h = img.size
+    try:
+        orientation = img.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001 - a broken EXIF block is no orientation
+        orientation = None
+    return (h, w) if orientation in _SWAPPING_ORIENTATIONS else (w, h)
+
+
+def fit_pixels(img: Image.Image, max_pixels: int) -> Image.Image:
+    """``img`` downscaled (box filter, aspect kept) to at most ``max_pixels`` pixels."""
+    w, h = img.size
+    if w * h <= max_pixels:
+        return img
+    f = math.sqrt(max_pixels / (w * h))
+    size = (max(1, math.floor(w * f)), max(1, math.floor(h * f)))
+    if img.mode in ("1", "P", "PA"):  # palette/bilevel resize would be nearest-neighbour
+        has_alpha = img.mode == "PA" or "transparency" in img.info
+        img = img.convert("RGBA" if has_alpha else ("L" if img.mode == "1" else "RGB"))
+    elif img.mode.startswith("I;16"):
+        img = img.convert("I")  # Pillow's reduce works on 32-bit, not 16-bit, integers
+    elif img.mode not in ("L", "LA", "RGB", "RGBA", "I", "F"):
+        img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV …
+    return img.resize(size, Image.Resampling.BOX, reducing_gap=2.0)
+
+
+def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
+    """Open ``data`` lazily (header only) and check its declared size."""
     if not data:
         raise ImageDecodeError("empty file (0 bytes)")
     try:
@@ -71,12 +134,6 @@ def open_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
             f"image too large: {w}×{h} = {w * h} pixels exceeds the limit of {max_pixels} "
             "(possible decompression bomb)"
         )
-    try:
-        img.seek(0)  # animated images: first frame only
-        img.load()
-        img = ImageOps.exif_transpose(img)
-    except Exception as exc:  # noqa: BLE001
-        raise ImageDecodeError(f"truncated or corrupt {img.format} data: {exc}") from exc
     return img
 
 
@@ -97,9 +154,26 @@ def pil_to_rgb(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
 
 
-def decode_rgb(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode image bytes to float32 H×W×3 in [0, 1]; raises :class:`ImageDecodeError`."""
-    return pil_to_rgb(open_image(data, max_pixels=max_pixels))
+def decode_rgb(
+    data: bytes, max_pixels: int = MAX_PIXELS, *, work_pixels: int | None = None
+) -> np.ndarray:
+    """Decode image bytes to float32 H×W×3 in [0, 1]; raises :class:`ImageDecodeError`.
+
+    ``work_pixels``: downscale larger images to it while decoding (:func:`open_image`).
+    """
+    return pil_to_rgb(open_image(data, max_pixels=max_pixels, work_pixels=work_pixels))
+
+
+def decode_rgb_scaled(
+    data: bytes, max_pixels: int = MAX_PIXELS, work_pixels: int = WORK_PIXELS
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """:func:`decode_rgb` bounded by ``work_pixels``, plus the source's (width, height).
+
+    The source size (after EXIF rotation) lets callers map pixel coordinates given on
+    the original photo (prompts) onto the downscaled one.
+    """
+    size = header_size(data, max_pixels)
+    return decode_rgb(data, max_pixels, work_pixels=work_pixels), size
 
 
 def decode_rgba(data: bytes) -> np.ndarray:
@@ -108,7 +182,11 @@ def decode_rgba(data: bytes) -> np.ndarray:
     return np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
 
 
-def decode_grey(data: bytes) -> np.ndarray:
-    """Decode (PNG) bytes to float32 H×W in [0, 1]."""
-    img = open_image(data)
-    return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+def decode_grey(
+    data: bytes, max_pixels: int = MAX_PIXELS, *, size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Decode (PNG) bytes to float32 H×W in [0, 1]; ``size`` (w, h) resizes it in 8 bit."""
+    img = open_image(data, max_pixels=max_pixels).convert("L")
+    if size is not None and img.size != tuple(size):
+        img = img.resize(tuple(size), Image.Resampling.BOX, reducing_gap=2.0)
+    return np.asarray(img, dtype=np.float32) / 255.0

@@ -118,13 +118,15 @@ def resolve_checkpoint(uri: str | os.PathLike[str] | None) -> Any:
 
 
 def as_input_image(image: Any) -> np.ndarray:
-    from liwi.imageio import decode_rgb
+    """An H×W×3 float image; encoded bytes and paths are decoded at most ``WORK_PIXELS``
+    (larger photos are downscaled while decoding, see :mod:`liwi.imageio`)."""
+    from liwi.imageio import WORK_PIXELS, decode_rgb
     from liwi.layers import check_rgb
 
     if isinstance(image, bytes | bytearray):
-        return decode_rgb(bytes(image))
+        return decode_rgb(bytes(image), work_pixels=WORK_PIXELS)
     if isinstance(image, str | Path):
-        return decode_rgb(Path(image).read_bytes())
+        return decode_rgb(Path(image).read_bytes(), work_pixels=WORK_PIXELS)
     arr = np.asarray(image)
     if arr.ndim == 2:
         arr = np.repeat(arr[..., None], 3, axis=2)

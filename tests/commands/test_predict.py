@@ -84,3 +84,111 @@ def test_method_and_prior_flags(tmp_path):
     assert (tmp_path / "p" / "rocket_tall" / "layers.json").is_file()
     assert main(["predict", str(photo), "--out", str(tmp_path / "n"), "--prior", "none"]) == 0
     assert main(["predict", str(photo), "--out", str(tmp_path / "x"), "--prior", "nope"]) == 2
+
+
+# -- memory budget and user errors (issue 15) ---------------------------------------------
+
+MEMORY_BUDGET_MB = 1536  # peak RSS of one `liwi predict` on a huge, tiny PNG
+
+
+def _tiny_huge_png(path: Path, side: int, mode: str) -> Path:
+    """A few-KB PNG that declares ``side``² pixels (a flat colour compresses to nothing)."""
+    from PIL import Image
+
+    Image.new(mode, (side, side), 120 if mode in ("L", "P") else (120, 130, 140)).save(
+        path, optimize=True
+    )
+    return path
+
+
+def _peak_rss_mb(cmd: list[str]) -> tuple[subprocess.CompletedProcess, float]:
+    """Run ``cmd`` under a fresh wrapper process; its children's peak RSS is ``cmd``'s alone."""
+    wrapper = (
+        "import resource, subprocess, sys\n"
+        "r = subprocess.run(sys.argv[1:])\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "sys.exit(r.returncode)\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, timeout=600
+    )
+    return res, int(res.stdout.strip().splitlines()[-1]) / 1024
+
+
+@pytest.mark.parametrize(("side", "mode"), [(3999, "P"), (7999, "RGB")])
+def test_tiny_huge_png_stays_within_the_memory_budget(tmp_path, side, mode):
+    src = _tiny_huge_png(tmp_path / f"huge{side}.png", side, mode)
+    assert src.stat().st_size < 300_000
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "liwi.cli", "predict", str(src), "--out", str(out)]
+    res, peak_mb = _peak_rss_mb(cmd)
+    assert res.returncode == 0, res.stderr
+    assert "downscaled to" in res.stderr
+    assert peak_mb < MEMORY_BUDGET_MB, f"peak RSS {peak_mb:.0f} MB"
+    manifest = json.loads((out / src.stem / "layers.json").read_text())
+    assert manifest["width"] * manifest["height"] <= 2_000_000
+
+
+def test_box_prompt_follows_the_downscale(tmp_path):
+    img = np.random.default_rng(0).random((300, 400, 3)).astype(np.float32)
+    src = tmp_path / "big.png"
+    src.write_bytes(encode_png(img))
+    out = tmp_path / "o"
+    # The box is in the original 400×300 pixels; it lies outside the 200×150 working image.
+    args = ["predict", str(src), "--out", str(out), "--max-pixels", "30000"]
+    assert main([*args, "--box", "250,180,390,290", "--point", "300,250"]) == 0
+    manifest = json.loads((out / "big" / "layers.json").read_text())
+    assert (manifest["width"], manifest["height"]) == (200, 150)
+    assert manifest["meta"]["prompted"] is True
+    assert main([*args, "--box", "250,180,450,290"]) == 1  # outside the original photo
+
+
+@pytest.fixture()
+def png(tmp_path) -> Path:
+    src = tmp_path / "p.png"
+    src.write_bytes(encode_png(np.full((16, 24, 3), 0.3, np.float32)))
+    return src
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["--model", "{tmp}/missing.pt"], "model not found"),
+        (["--model", "{tmp}/junk.pt"], "cannot read checkpoint"),
+        (["--model", "s3://no-bucket/model.pt"], "cannot read s3://no-bucket/model.pt"),
+        (["--device", "bogus"], "unknown device"),
+        (["--out", "{tmp}/a_file"], "not a folder"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(tmp_path, png, capsys, monkeypatch, extra, words):
+    from liwi.testing.ray_head import free_port
+
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "a_file").write_text("x")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nobody there
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in extra]
+    assert main(["predict", str(png), "--out", str(tmp_path / "o"), *args]) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_cuda_without_a_gpu_is_one_line(tmp_path, png, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert main(["predict", str(png), "--out", str(tmp_path / "o"), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "no CUDA GPU" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_dots_only_name_stays_inside_out(tmp_path, png):
+    src = tmp_path / "in" / "...jpg"
+    src.parent.mkdir()
+    src.write_bytes(png.read_bytes())
+    out = tmp_path / "deep" / "out"
+    assert main(["predict", str(src), "--out", str(out)]) == 0
+    assert sorted(p.name for p in (tmp_path / "deep").iterdir()) == ["out"]
+    assert (out / "image" / "layers.json").is_file()

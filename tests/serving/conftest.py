@@ -5,11 +5,13 @@ One session-scoped server runs three applications from one Serve config:
 * ``liwi`` at ``/`` — the normal app (API key required, small body/pixel limits);
 * ``queue`` at ``/queue`` — a model deployment that takes one request and queues one,
   so bursts get 503 + Retry-After;
-* ``timeout`` at ``/timeout`` — a 1 ms request budget, so decompositions get 504.
+* ``timeout`` at ``/timeout`` — a 1 ms request budget, so decompositions get 504, and a
+  short body deadline, so slow uploads get 408.
 
 The model is a tiny, randomly initialised LayerNet saved as a checkpoint in a tmp dir
 (the real Predictor loads it). The server runs in its own process (its own local Ray)
-and is stopped by PID with SIGINT, as a person would stop ``liwi serve``.
+and is stopped by PID with SIGINT, as a person would stop ``liwi serve``. Its Ray keeps
+its session files (logs) in a private ``RAY_TMPDIR``, grepped by the redaction test.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ import yaml
 
 from serving.serving_support import (
     API_KEY,
+    BODY_TIMEOUT_S,
     MAX_BODY_BYTES,
     MAX_PIXELS,
     REPO,
+    WORK_PIXELS,
     free_port,
     photo,
     png_bytes,
@@ -47,6 +51,7 @@ class Server:
     port: int
     log: Path
     checkpoint: Path
+    ray_tmp: Path  # the server's RAY_TMPDIR: Ray's session logs are under it
 
     def app(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/{name}"
@@ -69,6 +74,7 @@ def serve_test_config(checkpoint: Path) -> dict:
                     "api_key": API_KEY,
                     "max_body_bytes": MAX_BODY_BYTES,
                     "max_pixels": MAX_PIXELS,
+                    "work_pixels": WORK_PIXELS,
                     "max_batch_size": 4,
                 },
                 "deployments": [
@@ -96,7 +102,7 @@ def serve_test_config(checkpoint: Path) -> dict:
                 "name": "timeout",
                 "route_prefix": "/timeout",
                 "import_path": "liwi.serving.deployments:build_app",
-                "args": {**common, "request_timeout_s": 0.001},
+                "args": {**common, "request_timeout_s": 0.001, "body_timeout_s": BODY_TIMEOUT_S},
                 "deployments": [ingress, {"name": "LiwiModel", **model_opts}],
             },
         ],
@@ -132,7 +138,9 @@ def server(session_dir, tiny_checkpoint) -> Server:
     port = free_port()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS / "liwi-serve.log"  # kept after the run (artifacts/ is git-ignored)
+    ray_tmp = Path(tempfile.mkdtemp(prefix="lw-", dir="/tmp"))  # short: Ray's socket paths
     env = {**os.environ, "PYTHONPATH": str(REPO / "platform"), "RAY_ADDRESS": ""}
+    env["RAY_TMPDIR"] = str(ray_tmp)
     env.pop("LIWI_API_KEY", None)
     cmd = [
         sys.executable, "-m", "liwi.cli", "serve",
@@ -144,9 +152,10 @@ def server(session_dir, tiny_checkpoint) -> Server:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready([base, base + "/queue", base + "/timeout"], proc, log, START_TIMEOUT_S)
-        yield Server(url=base, port=port, log=log, checkpoint=tiny_checkpoint)
+        yield Server(url=base, port=port, log=log, checkpoint=tiny_checkpoint, ray_tmp=ray_tmp)
     finally:
         stop_by_pid(proc)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
         print(f"\nliwi serve log: {log}")
 
 

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +18,13 @@ from liwi.layers import multiply, over
 
 REPO = Path(__file__).resolve().parents[2]
 
-API_KEY = "test-key-123"
+# Unique per run: the log-redaction test greps Ray's and Serve's logs for it.
+API_KEY = f"test-key-{uuid.uuid4().hex}"
 # Limits of the ``liwi`` test app: small, so the tests can cross them cheaply.
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_PIXELS = 1_000_000
+WORK_PIXELS = 250_000  # larger photos come back downscaled
+BODY_TIMEOUT_S = 3  # the ``timeout`` app's body deadline (slow-client test)
 
 
 def photo(width: int = 96, height: int = 80, seed: int = 0) -> np.ndarray:

@@ -14,8 +14,10 @@ import requests
 
 from serving.serving_support import (
     API_KEY,
+    BODY_TIMEOUT_S,
     MAX_BODY_BYTES,
     MAX_PIXELS,
+    WORK_PIXELS,
     decode_png,
     photo,
     png_bytes,
@@ -348,3 +350,91 @@ def test_request_past_its_budget_is_504(server, photo_png):
     assert_error(resp, 504, "timeout", "did not answer")
     # The app stays healthy afterwards.
     assert requests.get(server.app("timeout") + "/readyz", timeout=10).status_code == 200
+
+
+# -- issue 15: one auth rule, strict and shallow JSON, slow bodies, big photos, no leaks ----
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"X-API-Key": "", "Authorization": f"Bearer {API_KEY}"}, 200),
+        ({"X-API-Key": API_KEY, "Authorization": "Bearer "}, 200),
+        ({"X-API-Key": API_KEY, "Authorization": "Basic dXNlcjpwdw=="}, 200),
+        ({"X-API-Key": "nope", "Authorization": f"Bearer {API_KEY}"}, 401),
+        ({"X-API-Key": API_KEY, "Authorization": "Bearer nope"}, 401),
+        ({"X-API-Key": "", "Authorization": ""}, 401),
+    ],
+    ids=["empty-x-api-key", "empty-bearer", "basic-ignored", "wrong-x", "wrong-bearer", "empties"],
+)
+def test_one_auth_rule(server, headers, status):
+    """Empty headers present nothing; every key presented must be the key."""
+    resp = requests.get(server.url + "/v1/models", headers=headers, timeout=30)
+    assert resp.status_code == status, resp.text
+
+
+@pytest.mark.parametrize("where", ["body", "prompt"])
+def test_deep_json_is_422(server, auth, photo_png, where):
+    deep = "[" * 5000 + "]" * 5000
+    if where == "body":
+        resp = requests.post(
+            server.url + "/v1/decompose",
+            data='{"image": "x", "prompt": ' + deep + "}",
+            headers={**auth, "Content-Type": "application/json"},
+            timeout=60,
+        )
+        assert_error(resp, 422, "bad_json", "nested deeper")
+    else:
+        resp = post_form(server, auth, photo_png, prompt='{"box": ' + deep + "}")
+        assert_error(resp, 422, "bad_prompt", "nested deeper")
+
+
+def test_boolean_max_layers_is_422(server, auth, photo_png):
+    body = {"image": base64.b64encode(photo_png).decode(), "max_layers": True}
+    resp = requests.post(server.url + "/v1/decompose", json=body, headers=auth, timeout=60)
+    assert_error(resp, 422, "bad_request", "max_layers")
+
+
+def test_slow_body_is_408(server):
+    """A client that sends half its body and stalls is answered 408 at the body deadline."""
+    import socket
+    import time
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+        sock.sendall(
+            b"POST /timeout/v1/decompose HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+            b'{"image": "'
+        )
+        t0 = time.monotonic()
+        reply = sock.recv(65536).decode(errors="replace")
+        waited = time.monotonic() - t0
+    assert reply.startswith("HTTP/1.1 408"), reply[:300]
+    assert '"body_timeout"' in reply
+    assert BODY_TIMEOUT_S - 0.5 <= waited < BODY_TIMEOUT_S + 30
+
+
+def test_large_photo_comes_back_downscaled(server, auth):
+    big = png_bytes(photo(800, 600))  # 480k pixels: under max_pixels, over work_pixels
+    resp = post_form(server, auth, big, prompt='{"box": [300, 200, 700, 560]}')
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert (body["input_width"], body["input_height"]) == (800, 600)
+    assert body["width"] * body["height"] <= WORK_PIXELS
+    assert body["width"] / body["height"] == pytest.approx(4 / 3, abs=0.01)
+    assert decode_png(base64.b64decode(body["composite"])).shape[:2] == (
+        body["height"],
+        body["width"],
+    )
+
+
+def test_config_api_key_is_in_no_log(server, auth):
+    """The key written in the Serve config appears neither on the console of `liwi serve`
+    nor in any file Ray and Serve wrote (controller, replicas, proxy, raylet …)."""
+    assert requests.get(server.url + "/v1/models", headers=auth, timeout=30).status_code == 200
+    secret = API_KEY.encode()
+    files = [p for p in server.ray_tmp.rglob("*") if p.is_file() and not p.is_symlink()]
+    logs = [p for p in files if "logs" in p.parts]
+    assert any(b"Importing application 'liwi'" in p.read_bytes() for p in logs), "no Serve log"
+    leaked = [str(p) for p in [server.log, *files] if secret in p.read_bytes()]
+    assert not leaked, leaked

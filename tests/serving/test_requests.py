@@ -43,7 +43,7 @@ def test_form_job_reads_text_fields():
 
 
 def test_empty_prompt_is_no_prompt():
-    assert parse_prompt(PromptIn(), 10, 10) is None
+    assert parse_prompt(PromptIn(), (10, 10)) is None
     assert job_from_form(PNG, "null", None, None, SETTINGS).prompt is None
 
 
@@ -90,14 +90,14 @@ def test_pixel_limit_is_checked_before_decoding():
     assert err.value.status == 413
 
 
-@pytest.mark.parametrize("value", [0, 6, -1, "x", 2.5, True, [2]])
+@pytest.mark.parametrize("value", [0, 6, -1, "x", 2.5, 2.0, "2.0", True, "true", [2]])
 def test_bad_max_layers(value):
     with pytest.raises(ApiError) as err:
         parse_max_layers(value, SETTINGS)
     assert err.value.status == 422 and err.value.code == "bad_max_layers"
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, 3), ("", 3), ("4", 4), (2.0, 2), (1, 1)])
+@pytest.mark.parametrize(("value", "expected"), [(None, 3), ("", 3), ("4", 4), (" 2 ", 2), (1, 1)])
 def test_good_max_layers(value, expected):
     assert parse_max_layers(value, SETTINGS) == expected
 
@@ -114,15 +114,15 @@ def test_good_max_layers(value, expected):
 )
 def test_bad_prompts(prompt):
     with pytest.raises(ApiError) as err:
-        parse_prompt(PromptIn.model_validate(prompt), 10, 10)
+        parse_prompt(PromptIn.model_validate(prompt), (10, 10))
     assert err.value.status == 422 and err.value.code == "bad_prompt"
 
 
 def test_mask_prompt_must_match_image_size():
     mask = base64.b64encode(png_bytes(np.ones((10, 10), np.float32))).decode()
-    assert parse_prompt(PromptIn(mask=mask), 10, 10).mask.shape == (10, 10)
+    assert parse_prompt(PromptIn(mask=mask), (10, 10)).mask.shape == (10, 10)
     with pytest.raises(ApiError, match="the image 12×10"):
-        parse_prompt(PromptIn(mask=mask), 12, 10)
+        parse_prompt(PromptIn(mask=mask), (12, 10))
 
 
 def test_api_error_survives_pickling():
@@ -134,3 +134,66 @@ def test_api_error_survives_pickling():
         "busy",
         {"Retry-After": "2"},
     )
+
+
+# -- issue 15: depth, strict types, downscaled photos --------------------------------------
+
+
+def _deep(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("depth", [17, 3000, 100_000])
+def test_deep_json_body_is_422_not_a_recursion_error(depth):
+    body = '{"image": "x", "prompt": {"box": ' + _deep(depth) + "}}"
+    with pytest.raises(ApiError) as err:
+        job_from_json(body.encode(), SETTINGS)
+    assert (err.value.status, err.value.code) == (422, "bad_json")
+    assert "nested deeper than" in err.value.message
+
+
+@pytest.mark.parametrize("depth", [17, 3000])
+def test_deep_prompt_field_is_422(depth):
+    with pytest.raises(ApiError) as err:
+        job_from_form(PNG, '{"points": ' + _deep(depth) + "}", None, None, SETTINGS)
+    assert (err.value.status, err.value.code) == (422, "bad_prompt")
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"max_layers": True},
+        {"max_layers": 2.0},
+        {"max_layers": "2"},
+        {"format": 1},
+        {"prompt": {"box": [1, 2, True, 4]}},
+        {"prompt": {"points": [["1", 2]]}},
+        {"prompt": {"mask": 5}},
+    ],
+)
+def test_json_fields_are_strictly_typed(field):
+    body = json.dumps({"image": base64.b64encode(PNG).decode(), **field}).encode()
+    with pytest.raises(ApiError) as err:
+        job_from_json(body, SETTINGS)
+    assert err.value.status == 422 and err.value.code == "bad_request", err.value.message
+
+
+def test_large_photo_is_downscaled_with_its_prompt():
+    settings = ServeAppArgs(max_pixels=1_000_000, work_pixels=30_000, max_layers_limit=5)
+    big = png_bytes(photo(400, 300))
+    mask = np.zeros((300, 400), np.float32)
+    mask[150:, 200:] = 1.0
+    prompt = {
+        "box": [200, 150, 400, 300],
+        "points": [[300, 225]],
+        "mask": base64.b64encode(png_bytes(mask)).decode(),
+    }
+    job = job_from_form(big, json.dumps(prompt), None, None, settings)
+    assert job.image.shape == (150, 200, 3) and job.input_size == (400, 300)
+    assert job.prompt.box == (100.0, 75.0, 200.0, 150.0)
+    assert job.prompt.points == [(150.0, 112.5)]
+    assert job.prompt.mask.shape == (150, 200)
+    assert job.prompt.mask[:75].max() == 0 and job.prompt.mask[75:, 100:].min() == 1
+    job.prompt.validate(150, 200)
+    with pytest.raises(ApiError, match="lies outside the 400×300 image"):
+        job_from_form(big, '{"box": [0, 0, 401, 10]}', None, None, settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,25 @@ def test_default_layers_must_fit_the_limit():
 def test_default_config_is_the_checkouts_wherever_the_cwd_is(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no serve/config.yaml here
     assert load_serve_config() == load_serve_config(REPO / "serve" / "config.yaml")
+
+
+def test_api_keys_leave_the_app_args_for_the_environment(monkeypatch):
+    """Serve logs application args: a key in the config must travel by environment."""
+    from liwi.serving.runner import keys_to_environment
+
+    config = apply_overrides(
+        {
+            "applications": [
+                {"name": "a-b", "import_path": IMPORT_PATH, "args": {"api_key": "s3cret-1"}},
+                {"name": "open", "route_prefix": "/open", "import_path": IMPORT_PATH},
+            ]
+        }
+    )
+    moved, env = keys_to_environment(config)
+    assert "s3cret-1" not in json.dumps(moved) and "s3cret-1" in json.dumps(config)
+    assert env == {"LIWI_API_KEY_0_A_B": "s3cret-1"}
+    args = moved["applications"][0]["args"]
+    assert args["api_key"] is None and args["api_key_env"] == "LIWI_API_KEY_0_A_B"
+    monkeypatch.setenv("LIWI_API_KEY_0_A_B", "s3cret-1")
+    assert ServeAppArgs.from_dict(args).resolved_api_key() == "s3cret-1"
+    assert "api_key_env" not in (moved["applications"][1].get("args") or {})

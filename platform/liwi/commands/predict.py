@@ -2,13 +2,18 @@
 
 One folder per input, ``DIR/<stem>/``: background.png, foreground.png, shadow.png,
 recomposed.png, one ``NN_<name>.png`` per layer, layers.json, and layers.psd with --psd.
+Photos above ``--max-pixels`` are downscaled while decoding (the layers come out at the
+reduced size; box/point prompts are given in the original photo's pixels). User errors
+(bad ``--model``, ``--device``, ``--out``) are one line on stderr and exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from liwi.imageio import WORK_PIXELS
 from liwi.predictor import DEFAULT_MAX_LAYERS
 
 
@@ -61,42 +66,123 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--psd", action="store_true", help="also write layers.psd")
     p.add_argument("--device", default=None, help="cpu / cuda (default: cuda if available)")
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=WORK_PIXELS,
+        help=f"downscale larger photos to this many pixels while decoding (default {WORK_PIXELS})",
+    )
+
+
+class UsageError(ValueError):
+    """A wrong option value: reported as one line, exit 2."""
+
+
+def check_device(device: str | None) -> None:
+    """Fail early, in one line, on a device torch does not know or this machine lacks."""
+    if device is None:
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise UsageError(f"--device {device!r}: unknown device (use cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UsageError(f"--device {device}: no CUDA GPU is available on this machine")
+        if dev.index is not None and dev.index >= count:
+            raise UsageError(f"--device {device}: this machine has {count} CUDA GPU(s)")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(f"--device {device}: MPS is not available on this machine")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"--device {device}: unsupported here (use cpu, cuda or cuda:N)")
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an error's message (torch and boto add paragraphs)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def safe_stem(path: Path) -> str:
+    """A folder name for ``path`` that stays inside ``--out`` (``...jpg`` → ``image``)."""
+    stem = "".join(c if c.isprintable() else "_" for c in path.stem).strip(". ")
+    return stem or "image"
+
+
+def output_folder(text: str) -> Path:
+    """``--out`` as an existing or new folder, or a UsageError."""
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {text}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"--out {text}: cannot create the folder ({exc.strerror or exc})"
+        ) from None
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from liwi.decomposers import build_decomposer
-    from liwi.imageio import ImageDecodeError, decode_rgb
-    from liwi.layer_export import write_folder
-    from liwi.model.prompts import Prompt, PromptError
+    from liwi.lake import LakeError
+    from liwi.model.checkpoint import CheckpointError
     from liwi.predictor import PredictorError
 
     prior = None if args.prior.lower() == "none" else args.prior
     try:
+        if args.max_pixels < 64:
+            raise UsageError(f"--max-pixels {args.max_pixels}: must be at least 64")
+        check_device(args.device)
+        out = output_folder(args.out)
         predictor = build_decomposer(args.method, args.model, prior=prior, device=args.device)
-    except PredictorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except CheckpointError as exc:
+        print(f"liwi predict: --model {args.model}: {one_line(exc)}", file=sys.stderr)
         return 2
-    out = Path(args.out)
+    except (UsageError, PredictorError, LakeError) as exc:
+        print(f"liwi predict: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. a model file that cannot be read
+        print(f"liwi predict: cannot load the model: {one_line(exc)}", file=sys.stderr)
+        return 2
     failures = 0
     stems: set[str] = set()
     for src in args.images:
-        path = Path(src)
-        stem = path.stem
+        stem = safe_stem(Path(src))
         while stem in stems:  # two inputs with one stem (a/x.jpg, b/x.png) stay apart
             stem += "_"
         stems.add(stem)
-        try:
-            image = decode_rgb(path.read_bytes())
-            prompt = None
-            if args.box or args.point:
-                prompt = Prompt(box=args.box, points=list(args.point))
-            stack = predictor.decompose(image, prompt=prompt, max_layers=args.max_layers)
-        except (OSError, ImageDecodeError, PromptError, ValueError) as exc:
-            print(f"{src}: {exc}", file=sys.stderr)
+        if not predict_one(predictor, Path(src), out / stem, args):
             failures += 1
-            continue
-        folder = write_folder(stack, out / stem, psd=args.psd)
-        print(f"{src} → {folder} ({stack.n_layers} layers)")
     return 1 if failures else 0
+
+
+def predict_one(predictor, src: Path, folder: Path, args: argparse.Namespace) -> bool:
+    """Decode (bounded by ``--max-pixels``), decompose and write one photo; False on error."""
+    from liwi.imageio import ImageDecodeError, decode_rgb_scaled
+    from liwi.layer_export import write_folder
+    from liwi.model.prompts import Prompt, PromptError
+
+    try:
+        image, (w, h) = decode_rgb_scaled(src.read_bytes(), work_pixels=args.max_pixels)
+        prompt = None
+        if args.box or args.point:
+            prompt = Prompt(box=args.box, points=list(args.point))
+            prompt.validate(h, w)  # in the original photo's pixels
+            prompt = prompt.scaled(image.shape[1] / w, image.shape[0] / h)
+        if image.shape[:2] != (h, w):
+            print(
+                f"{src}: {w}×{h} downscaled to {image.shape[1]}×{image.shape[0]} "
+                f"(--max-pixels {args.max_pixels})",
+                file=sys.stderr,
+            )
+        stack = predictor.decompose(image, prompt=prompt, max_layers=args.max_layers)
+        written = write_folder(stack, folder, psd=args.psd)
+    except (OSError, ImageDecodeError, PromptError, ValueError) as exc:
+        print(f"{src}: {one_line(exc)}", file=sys.stderr)
+        return False
+    print(f"{src} → {written} ({stack.n_layers} layers)")
+    return True

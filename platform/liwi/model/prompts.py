@@ -36,6 +36,21 @@ class Prompt:
     def empty(self) -> bool:
         return self.mask is None and self.box is None and not self.points
 
+    def scaled(self, fx: float, fy: float) -> Prompt:
+        """The box and points on the image resized by ``fx`` (x) and ``fy`` (y).
+
+        For photos downscaled while decoding; a mask is kept as it is (give it at the new
+        size, e.g. ``decode_grey(data, size=...)``).
+        """
+        if fx == 1 and fy == 1:
+            return self
+        box = None
+        if self.box is not None:
+            x0, y0, x1, y1 = self.box
+            box = (x0 * fx, y0 * fy, x1 * fx, y1 * fy)
+        points = [(x * fx, y * fy) for x, y in self.points]
+        return Prompt(mask=self.mask, box=box, points=points)
+
     def validate(self, height: int, width: int) -> None:
         """Raise :class:`PromptError` unless the prompt lies inside an image of this size.
 

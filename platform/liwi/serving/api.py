@@ -58,11 +58,13 @@ class ModelBackend(Protocol):
 
 
 class BodySizeLimit:
-    """ASGI middleware: 413 for bodies above ``max_bytes`` (declared or streamed)."""
+    """ASGI middleware: 413 for bodies above ``max_bytes`` (declared or streamed), 408 when
+    the body has not fully arrived ``timeout_s`` after the app first asked for it."""
 
-    def __init__(self, app, max_bytes: int):
+    def __init__(self, app, max_bytes: int, timeout_s: float | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -80,10 +82,27 @@ class BodySizeLimit:
                 )
                 return
         seen = 0
+        deadline: float | None = None
+        done = False
 
         async def counting_receive():
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, deadline, done
+            if done or self.timeout_s is None:
+                message = await receive()  # after the body: only a disconnect can come
+            else:
+                loop = asyncio.get_running_loop()
+                deadline = deadline or loop.time() + self.timeout_s
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+                except TimeoutError:
+                    raise ApiError(
+                        408,
+                        "body_timeout",
+                        f"the request body did not arrive within {self.timeout_s:g} s",
+                        {"Connection": "close"},
+                    ) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                done = True
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
@@ -118,9 +137,13 @@ def json_response(body: dict[str, Any], status: int = 200) -> Response:
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "API key missing or wrong."},
+    408: {"model": ErrorBody, "description": "The request body did not arrive in time."},
     413: {"model": ErrorBody, "description": "Body or image too large."},
     415: {"model": ErrorBody, "description": "Not multipart/form-data or application/json."},
-    422: {"model": ErrorBody, "description": "Bad JSON, form, image, prompt or max_layers."},
+    422: {
+        "model": ErrorBody,
+        "description": "Bad JSON (or nested too deep), form, image, prompt or max_layers.",
+    },
     503: {"model": ErrorBody, "description": "Queue full (see Retry-After) or model not ready."},
     504: {"model": ErrorBody, "description": "The decomposition ran past the request timeout."},
 }
@@ -164,9 +187,13 @@ def create_app(settings: ServeAppArgs, backend: ModelBackend) -> FastAPI:
             "The web viewer is at `/`."
         ),
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+    )
     app.state.settings = settings
     app.state.backend = backend
+    # Decodes (CPU + up to max_pixels of 8-bit memory each) run at most this many at once.
+    decode_slots = asyncio.Semaphore(settings.max_concurrent_decodes)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError):
@@ -195,11 +222,7 @@ def create_app(settings: ServeAppArgs, backend: ModelBackend) -> FastAPI:
     def require_key(request: Request) -> None:
         if api_key is None:
             return
-        given = request.headers.get("x-api-key")
-        auth = request.headers.get("authorization", "")
-        if given is None and auth[:7].lower() == "bearer ":
-            given = auth[7:].strip()
-        if not given or not hmac.compare_digest(given.encode(), api_key.encode()):
+        if not key_matches(presented_keys(request.headers), api_key):
             raise ApiError(
                 401,
                 "unauthorized",
@@ -274,7 +297,7 @@ def create_app(settings: ServeAppArgs, backend: ModelBackend) -> FastAPI:
         ``max_layers``, ``format``) or ``application/json`` (``image`` as base64).
         """
         t0 = time.perf_counter()
-        job = await read_job(request, settings)
+        job = await read_job(request, settings, decode_slots)
         t1 = time.perf_counter()
         stack, model_ref, model_timings = await with_timeout(
             backend.decompose(job), settings.request_timeout_s
@@ -282,6 +305,7 @@ def create_app(settings: ServeAppArgs, backend: ModelBackend) -> FastAPI:
         t2 = time.perf_counter()
         if job.format == "json":
             body = await run_in_threadpool(encoders.stack_to_json, stack, model_ref)
+            body["input_width"], body["input_height"] = job.input_size
             t3 = time.perf_counter()
             body["timings_ms"] = {
                 "decode": round((t1 - t0) * 1e3, 2),
@@ -315,13 +339,39 @@ async def with_timeout(awaitable, timeout_s: float):
         ) from None
 
 
-async def read_job(request: Request, settings: ServeAppArgs) -> DecomposeJob:
-    """Dispatch on the content type; decode in a worker thread (it is CPU work)."""
+def presented_keys(headers) -> list[str]:
+    """The API keys a request presents: ``X-API-Key`` and ``Authorization: Bearer``.
+
+    Empty values and other Authorization schemes (Basic, …) present nothing.
+    """
+    keys = []
+    given = headers.get("x-api-key", "").strip()
+    if given:
+        keys.append(given)
+    auth = headers.get("authorization", "").strip()
+    if auth[:7].lower() == "bearer " and auth[7:].strip():
+        keys.append(auth[7:].strip())
+    return keys
+
+
+def key_matches(keys: list[str], api_key: str) -> bool:
+    """The one auth rule: at least one key presented, and every key presented is the key."""
+    expected = api_key.encode()
+    return bool(keys) and all(hmac.compare_digest(k.encode(), expected) for k in keys)
+
+
+async def read_job(
+    request: Request, settings: ServeAppArgs, decode_slots: asyncio.Semaphore | None = None
+) -> DecomposeJob:
+    """Dispatch on the content type; decode in a worker thread (it is CPU work), at most
+    ``settings.max_concurrent_decodes`` at a time (the body is read before waiting)."""
+    slots = decode_slots or asyncio.Semaphore(settings.max_concurrent_decodes)
     ctype = request.headers.get("content-type", "")
     media = ctype.split(";")[0].strip().lower()
     if media == "application/json":
         body = await request.body()
-        return await run_in_threadpool(job_from_json, body, settings)
+        async with slots:
+            return await run_in_threadpool(job_from_json, body, settings)
     if media == "multipart/form-data":
         try:
             # Text fields (a base64 mask in `prompt`) may be as large as the body limit.
@@ -346,9 +396,11 @@ async def read_job(request: Request, settings: ServeAppArgs) -> DecomposeJob:
                 data = image.encode() if isinstance(image, str) else await image.read()
         finally:
             await form.close()
-        return await run_in_threadpool(
-            job_from_form, data, fields["prompt"], fields["max_layers"], fields["format"], settings
-        )
+        async with slots:
+            return await run_in_threadpool(
+                job_from_form,
+                *(data, fields["prompt"], fields["max_layers"], fields["format"], settings),
+            )
     shown = media or "none"
     raise ApiError(
         415,

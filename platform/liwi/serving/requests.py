@@ -1,15 +1,16 @@
 """Untrusted HTTP input → a validated decomposition job, or an :class:`ApiError`.
 
 Every way a client can get a request wrong ends here as a 4xx with a clear message:
-body too large or image too large (413), wrong content type (415), bad JSON, bad form,
-undecodable image, bad prompt or bad ``max_layers`` (422).
+body too large or image too large (413), wrong content type (415), bad JSON (also nested
+deeper than :data:`MAX_JSON_DEPTH`), bad form, undecodable image, bad prompt or bad
+``max_layers`` (422). Photos above ``work_pixels`` are downscaled while decoding; prompts
+stay in the uploaded photo's pixels and are scaled with it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from liwi.imageio import ImageDecodeError, decode_grey, decode_rgb
+from liwi.imageio import ImageDecodeError, decode_grey, decode_rgb, header_size, to_uint8
 from liwi.model.prompts import Prompt, PromptError
 from liwi.serving.schemas import DecomposeJSONRequest, PromptIn, ResponseFormat
 from liwi.serving.settings import ServeAppArgs
@@ -26,6 +27,8 @@ from liwi.serving.settings import ServeAppArgs
 MIN_SIDE = 8
 # Longest/shortest side ratio we accept: beyond this the model's resize degenerates.
 MAX_ASPECT = 32.0
+# Deepest nesting of JSON we accept (body or prompt field); a real request nests 4 deep.
+MAX_JSON_DEPTH = 16
 
 
 class ApiError(Exception):
@@ -46,10 +49,11 @@ class ApiError(Exception):
 class DecomposeJob:
     """Everything the model deployment needs for one request."""
 
-    image: np.ndarray  # H×W×3 uint8 (4× smaller than float32 on the wire)
-    prompt: Prompt | None  # validated against the image
+    image: np.ndarray  # H×W×3 uint8 (4× smaller than float32 on the wire), ≤ work_pixels
+    prompt: Prompt | None  # validated, in the pixels of ``image``
     max_layers: int
     format: ResponseFormat
+    input_size: tuple[int, int] = (0, 0)  # (width, height) of the upload, after EXIF rotation
 
 
 def b64decode(text: str, what: str) -> bytes:
@@ -67,38 +71,35 @@ def b64decode(text: str, what: str) -> bytes:
         raise ApiError(422, "bad_base64", f"{what}: not valid base64 ({exc})") from None
 
 
-def image_size(data: bytes, max_pixels: int) -> tuple[int, int]:
-    """Read only the header: (width, height); 413 above ``max_pixels``, 422 if unreadable."""
-    from PIL import Image
-
+def image_size(data: bytes, max_pixels: int, what: str = "image") -> tuple[int, int]:
+    """Read only the header: (width, height) after EXIF rotation; 413 above ``max_pixels``,
+    422 if unreadable."""
     if not data:
-        raise ApiError(422, "empty_image", "image: empty file (0 bytes)")
+        raise ApiError(422, "empty_image", f"{what}: empty file (0 bytes)")
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            w, h = img.size
-    except Image.DecompressionBombError as exc:
-        raise ApiError(413, "image_too_large", f"image: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for junk input
-        raise ApiError(
-            422, "undecodable_image", f"image: not a recognised image format ({type(exc).__name__})"
-        ) from None
+        w, h = header_size(data, max_pixels=2**62)  # our own limit below, with our message
+    except ImageDecodeError as exc:
+        if "decompression bomb" in str(exc):
+            raise ApiError(413, "image_too_large", f"{what}: {exc}") from None
+        raise ApiError(422, "undecodable_image", f"{what}: {exc}") from None
     if w * h > max_pixels:
         raise ApiError(
             413,
             "image_too_large",
-            f"image: {w}×{h} = {w * h} pixels exceeds the limit of {max_pixels} pixels",
+            f"{what}: {w}×{h} = {w * h} pixels exceeds the limit of {max_pixels} pixels",
         )
     return w, h
 
 
-def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
-    """Image bytes → H×W×3 uint8, with size/aspect checks (413/422)."""
+def decode_image(
+    data: bytes, max_pixels: int, work_pixels: int | None = None
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Image bytes → (H×W×3 uint8 at most ``work_pixels``, the upload's (width, height)).
+
+    Size and aspect are checked on the header (413/422) before any pixel is decoded; a
+    larger photo is downscaled while decoding (:func:`liwi.imageio.open_image`).
+    """
     w, h = image_size(data, max_pixels)
-    try:
-        rgb = decode_rgb(data, max_pixels=max_pixels)
-    except ImageDecodeError as exc:
-        raise ApiError(422, "undecodable_image", f"image: {exc}") from None
-    h, w = rgb.shape[:2]  # after EXIF rotation
     if min(h, w) < MIN_SIDE:
         raise ApiError(
             422, "image_too_small", f"image: {w}×{h} is too small (each side ≥ {MIN_SIDE} px)"
@@ -107,47 +108,66 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
         raise ApiError(
             422, "bad_aspect_ratio", f"image: {w}×{h} is more elongated than 1:{MAX_ASPECT:g}"
         )
-    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    try:
+        rgb = decode_rgb(data, max_pixels=max_pixels, work_pixels=work_pixels)
+    except ImageDecodeError as exc:
+        raise ApiError(422, "undecodable_image", f"image: {exc}") from None
+    return to_uint8(rgb), (w, h)
 
 
-def parse_prompt(prompt: PromptIn | None, width: int, height: int) -> Prompt | None:
-    """The request's prompt → a :class:`Prompt` that passed :meth:`Prompt.validate`, else 422.
+def parse_prompt(
+    prompt: PromptIn | None,
+    input_size: tuple[int, int],
+    work_size: tuple[int, int] | None = None,
+    max_pixels: int = 2**62,
+) -> Prompt | None:
+    """The request's prompt → a :class:`Prompt` in working pixels, else 422.
 
-    Coordinates are pixels of the input image; the mask is a base64 greyscale image.
+    Coordinates are pixels of the uploaded image (``input_size``, width × height), where
+    :meth:`Prompt.validate` checks them; the mask is a base64 greyscale image of that size,
+    decoded straight at ``work_size``. Box and points are scaled to ``work_size``.
     """
     if prompt is None:
         return None
+    width, height = input_size
+    ww, wh = work_size or input_size
     points: list[tuple[float, float]] = []
     for i, p in enumerate(prompt.points or []):
         if len(p) != 2:
             raise ApiError(422, "bad_prompt", f"prompt.points[{i}]: expected [x, y], got {p}")
         points.append((float(p[0]), float(p[1])))
-    mask = None
-    if prompt.mask is not None:
-        data = b64decode(prompt.mask, "prompt.mask")
-        try:
-            mask = decode_grey(data)
-        except ImageDecodeError as exc:
-            raise ApiError(422, "bad_prompt", f"prompt.mask: {exc}") from None
     box = tuple(float(v) for v in prompt.box) if prompt.box is not None else None
-    spec = Prompt(mask=mask, box=box, points=points)
+    spec = Prompt(box=box, points=points)
     try:
         spec.validate(height, width)
     except PromptError as exc:
         raise ApiError(422, "bad_prompt", f"prompt.{exc}") from None
+    spec = spec.scaled(ww / width, wh / height)
+    if prompt.mask is not None:
+        data = b64decode(prompt.mask, "prompt.mask")
+        mw, mh = image_size(data, max_pixels, "prompt.mask")
+        if (mw, mh) != (width, height):
+            msg = f"prompt.mask shape {mw}×{mh} does not match the image {width}×{height}"
+            raise ApiError(422, "bad_prompt", msg)
+        try:
+            spec.mask = decode_grey(data, max_pixels, size=(ww, wh))
+        except ImageDecodeError as exc:
+            raise ApiError(422, "bad_prompt", f"prompt.mask: {exc}") from None
     return None if spec.empty else spec
 
 
 def parse_max_layers(value: Any, settings: ServeAppArgs) -> int:
-    """``max_layers`` from JSON or a form field; 1 ≤ n ≤ the configured limit, else 422."""
+    """``max_layers``: a JSON integer or a form field of digits; 1 ≤ n ≤ the limit, else 422.
+
+    Strict: ``true``, ``2.0`` and ``[2]`` are not integers.
+    """
     if value is None or value == "":
         return settings.default_max_layers
-    if isinstance(value, bool):
-        value = None
-    try:
-        n = int(value) if not isinstance(value, float) or value.is_integer() else None
-    except (TypeError, ValueError):
-        n = None
+    n = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        n = value
+    elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        n = int(value)
     if n is None:
         raise ApiError(422, "bad_max_layers", f"max_layers: expected an integer, got {value!r}")
     if not 1 <= n <= settings.max_layers_limit:
@@ -176,14 +196,43 @@ def validation_message(exc: ValidationError, prefix: str = "") -> str:
     return "; ".join(parts)
 
 
+def json_depth(obj: Any) -> int:
+    """Nesting depth of parsed JSON (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(obj, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            stack.extend(
+                (child, depth) for child in (node.values() if isinstance(node, dict) else node)
+            )
+    return deepest
+
+
+def load_json(text: str | bytes, what: str, code: str) -> Any:
+    """Parse JSON from a client; 422 ``code`` when invalid or nested deeper than MAX_JSON_DEPTH.
+
+    Python's parser raises RecursionError (a 500 if unhandled) near 1,000 levels; the
+    explicit limit also keeps deep-but-parseable input away from validation.
+    """
+    too_deep = f"{what}: JSON nested deeper than {MAX_JSON_DEPTH} levels"
+    try:
+        obj = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(422, code, f"{what}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ApiError(422, code, too_deep) from None
+    if json_depth(obj) > MAX_JSON_DEPTH:
+        raise ApiError(422, code, too_deep)
+    return obj
+
+
 def prompt_from_text(text: str | None) -> PromptIn | None:
     """The multipart ``prompt`` field: a JSON object like the JSON body's ``prompt``."""
     if text is None or text.strip() == "":
         return None
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ApiError(422, "bad_prompt", f"prompt: not valid JSON ({exc})") from None
+    obj = load_json(text, "prompt", "bad_prompt")
     if obj is None:
         return None
     try:
@@ -194,20 +243,27 @@ def prompt_from_text(text: str | None) -> PromptIn | None:
 
 def job_from_json(body: bytes, settings: ServeAppArgs) -> DecomposeJob:
     """The ``application/json`` body → a job."""
-    try:
-        obj = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(422, "bad_json", f"body: not valid JSON ({exc})") from None
+    obj = load_json(body, "body", "bad_json")
     try:
         req = DecomposeJSONRequest.model_validate(obj)
     except ValidationError as exc:
         raise ApiError(422, "bad_request", validation_message(exc)) from None
-    image = decode_image(b64decode(req.image, "image"), settings.max_pixels)
+    layers = parse_max_layers(req.max_layers, settings)
+    fmt = parse_format(req.format)
+    return _job(b64decode(req.image, "image"), req.prompt, layers, fmt, settings)
+
+
+def _job(
+    data: bytes, prompt: PromptIn | None, layers: int, fmt: ResponseFormat, settings: ServeAppArgs
+) -> DecomposeJob:
+    image, input_size = decode_image(data, settings.max_pixels, settings.work_pixels)
+    work_size = (image.shape[1], image.shape[0])
     return DecomposeJob(
         image=image,
-        prompt=parse_prompt(req.prompt, image.shape[1], image.shape[0]),
-        max_layers=parse_max_layers(req.max_layers, settings),
-        format=parse_format(req.format),
+        prompt=parse_prompt(prompt, input_size, work_size, settings.max_pixels),
+        max_layers=layers,
+        format=fmt,
+        input_size=input_size,
     )
 
 
@@ -223,11 +279,4 @@ def job_from_form(
         raise ApiError(422, "missing_image", "image: the form needs a file field named 'image'")
     fmt_checked = parse_format(fmt)
     layers = parse_max_layers(max_layers, settings)
-    prompt_in = prompt_from_text(prompt)
-    arr = decode_image(image, settings.max_pixels)
-    return DecomposeJob(
-        image=arr,
-        prompt=parse_prompt(prompt_in, arr.shape[1], arr.shape[0]),
-        max_layers=layers,
-        format=fmt_checked,
-    )
+    return _job(image, prompt_from_text(prompt), layers, fmt_checked, settings)

@@ -4,12 +4,20 @@ The same ``serve/config.yaml`` that ``serve deploy`` sends to a cluster is valid
 here (Ray's ``ServeDeploySchema`` plus our :class:`ServeAppArgs`), overridden from the
 command line (model URI, host, port, app args) and applied with the controller's
 ``deploy_apps`` — the call ``serve run <config>`` makes.
+
+An ``api_key`` in the config never reaches Serve: Serve's controller logs every
+application's arguments (``Importing application 'liwi' with arguments {...}``) to its log
+file and the driver's console, so :func:`start` moves each key into an environment
+variable of this process before it starts the local Ray, whose replicas inherit it, and
+leaves only the variable's name (``api_key_env``) in the arguments.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
+import re
 import time
 import urllib.error
 import urllib.request
@@ -108,18 +116,42 @@ def base_url(config: dict[str, Any], app_name: str | None = None) -> str:
     return f"http://{host}:{http.get('port', 8000)}{prefix.rstrip('/')}"
 
 
+def keys_to_environment(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A copy of ``config`` without API keys in any LiWi app's args, and the environment
+    variables that carry them instead (``LIWI_API_KEY_<n>_<APP>`` → key)."""
+    config = copy.deepcopy(config)
+    env: dict[str, str] = {}
+    for i, app in enumerate(config.get("applications") or []):
+        args = app.get("args") or {}
+        if app.get("import_path") != IMPORT_PATH or not args.get("api_key"):
+            continue
+        name = f"LIWI_API_KEY_{i}_{re.sub(r'[^A-Za-z0-9]+', '_', str(app.get('name', ''))).upper()}"
+        env[name] = str(args["api_key"])
+        app["args"] = {**args, "api_key": None, "api_key_env": name}
+    return config, env
+
+
 def start(config: dict[str, Any], num_cpus: float | None = None, timeout_s: float = 180.0) -> None:
-    """Start local Ray (if needed) and Serve, deploy ``config``, wait until all apps are ready."""
+    """Start a local Ray (unless this process already has one) and Serve, deploy ``config``,
+    wait until all apps are ready. API keys travel by environment (see the module doc)."""
     import ray
     from ray.serve._private import api as serve_private_api
     from ray.serve.schema import ServeDeploySchema
 
+    config, key_env = keys_to_environment(config)
+    if key_env and ray.is_initialized():
+        raise ServeStartError(
+            "api_key in the Serve config needs a Ray started by liwi serve (Serve logs "
+            "application args); set the key in the replicas' environment (api_key_env) instead"
+        )
+    os.environ.update(key_env)  # before ray.init: the raylet and its workers inherit it
     schema = ServeDeploySchema.model_validate(config)
     for attempt in (1, 2):
         if ray.is_initialized():
             break
         try:
             ray.init(
+                address="local",  # always our own Ray, never one found on the machine
                 namespace="serve",
                 num_cpus=num_cpus,
                 include_dashboard=False,

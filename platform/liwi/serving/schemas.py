@@ -17,9 +17,10 @@ MEDIA_TYPES: dict[str, str] = {
 
 
 class Strict(BaseModel):
-    """Unknown fields are errors: a typo in a request is reported, not ignored."""
+    """Unknown fields are errors and types are strict (``true`` is not 1, ``"3"`` not 3):
+    a mistake in a request is reported, not guessed around."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class PromptIn(Strict):
@@ -78,8 +79,12 @@ class DecomposeResponse(BaseModel):
     """``format=json``: every layer as a base64 PNG plus the stack's manifest."""
 
     model: ModelRef
-    width: int
+    width: int = Field(
+        ..., description="Width of the layers (the photo, downscaled to work_pixels)."
+    )
     height: int
+    input_width: int = Field(..., description="Width of the uploaded photo (after EXIF rotation).")
+    input_height: int
     n_layers: int = Field(..., description="Background plus one per object.")
     layers: list[LayerOut]
     composite: str = Field(..., description="Base64 PNG of the layers recomposed.")

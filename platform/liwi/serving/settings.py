@@ -7,6 +7,7 @@ import os
 from pydantic import Field, model_validator
 
 from liwi.config import JobConfig
+from liwi.imageio import WORK_PIXELS
 from liwi.predictor import DEFAULT_MAX_LAYERS
 
 MiB = 1024 * 1024
@@ -26,6 +27,14 @@ class ServeAppArgs(JobConfig):
     max_body_bytes: int = Field(32 * MiB, ge=1024)
     # Largest image accepted (width × height); larger → 413 before pixels are decoded.
     max_pixels: int = Field(16_000_000, ge=64)
+    # Working size: larger photos are downscaled to this many pixels while decoding (8-bit,
+    # JPEG draft), so one request's float maps stay bounded (≈ 170 MB per MP in the model).
+    work_pixels: int = Field(WORK_PIXELS, ge=64)
+    # Decodes running at once in one ingress replica; more requests wait for a slot, so a
+    # burst of heavy uploads cannot take every CPU and all the memory.
+    max_concurrent_decodes: int = Field(2, ge=1, le=64)
+    # Whole request body must arrive within this many seconds (slow clients) → 408.
+    body_timeout_s: float = Field(60.0, gt=0)
     # Upper bound a client may ask for in max_layers (background + objects).
     max_layers_limit: int = Field(8, ge=2, le=64)
     # max_layers used when the request does not say.

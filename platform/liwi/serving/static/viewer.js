@@ -284,12 +284,22 @@
   });
 
   // -- requests ------------------------------------------------------------------------
+  // The server downscales large photos (work_pixels): a box is drawn on the returned
+  // layers but sent in the uploaded photo's pixels.
+  function toInputPixels(box) {
+    const r = state.response;
+    if (!r || !r.input_width) return box;
+    const fx = r.input_width / r.width, fy = r.input_height / r.height;
+    const x = (v) => Math.min(r.input_width, v * fx), y = (v) => Math.min(r.input_height, v * fy);
+    return [x(box[0]), y(box[1]), x(box[2]), y(box[3])];
+  }
+
   async function post(format) {
     const form = new FormData();
     form.append("image", state.file, state.file.name || "image");
     form.append("max_layers", els.maxLayers.value);
     form.append("format", format);
-    if (state.box) form.append("prompt", JSON.stringify({ box: state.box }));
+    if (state.box) form.append("prompt", JSON.stringify({ box: toInputPixels(state.box) }));
     const resp = await fetch(apiBase() + "v1/decompose", {
       method: "POST", body: form, headers: authHeaders(),
     });
