@@ -61,7 +61,7 @@ class PriorDecomposer:
     def decompose(
         self, image: Any, prompt: Prompt | None = None, max_layers: int = DEFAULT_MAX_LAYERS
     ) -> LayerStack:
-        from liwi.priors.refine import instances
+        from liwi.priors.refine import box_mask, instances
 
         img = as_input_image(image)
         if max_layers < 1:
@@ -75,9 +75,7 @@ class PriorDecomposer:
                 raise PredictorError("the prior method takes a box or mask prompt, not points")
             keep = np.ones_like(alpha)
             if prompt.box is not None:
-                x0, y0, x1, y1 = (int(round(v)) for v in prompt.box)
-                keep[:] = 0.0
-                keep[max(0, y0) : y1, max(0, x0) : x1] = 1.0
+                keep = box_mask(alpha.shape, prompt.box)
             if prompt.mask is not None:  # the prior's map within reach of the mask
                 import cv2
 

@@ -297,32 +297,22 @@ class Predictor:
         if prompt is not None and prompt.box is not None:
             return self._plan_box(alpha, prompt, passes, grow)
         objs = instances(alpha, passes, PRIOR_MIN_AREA, PRIOR_REL_AREA, grow)
+        if not objs:  # the prior sees nothing salient: let the network look on its own
+            return [(None, None)] * passes
         return [(Prompt(mask=m), m) for m in objs]
 
     @staticmethod
     def _plan_box(alpha: np.ndarray, prompt: Prompt, passes: int, grow: int) -> list[tuple]:
         """The prior's object that the box holds most of, kept within the box grown by
         BOX_SLACK of its size (a hand-drawn box is loose); the other objects after it."""
-        from liwi.priors.refine import instances
+        from liwi.priors.refine import box_mask, instances
 
-        h, w = alpha.shape
-        x0, y0, x1, y1 = prompt.box
-        inside = np.zeros_like(alpha)
-        inside[
-            max(0, int(y0)) : min(h, int(np.ceil(y1))), max(0, int(x0)) : min(w, int(np.ceil(x1)))
-        ] = 1
+        inside = box_mask(alpha.shape, prompt.box)
         objs = instances(alpha, 8, PRIOR_MIN_AREA, 0.0, grow)  # every object, any size
         held = [float((m * inside).sum()) for m in objs]
         if not objs or max(held) < PRIOR_BOX_MIN_COVER * inside.sum():
             return [(prompt, None)] + [(None, None)] * (passes - 1)
-        best = objs.pop(int(np.argmax(held)))
-        sx, sy = BOX_SLACK * (x1 - x0), BOX_SLACK * (y1 - y0)
-        slack = np.zeros_like(alpha)
-        slack[
-            max(0, int(y0 - sy)) : int(np.ceil(y1 + sy)),
-            max(0, int(x0 - sx)) : int(np.ceil(x1 + sx)),
-        ] = 1
-        best = best * slack
+        best = objs.pop(int(np.argmax(held))) * box_mask(alpha.shape, prompt.box, BOX_SLACK)
         rest = [m for m in objs if m.sum() >= PRIOR_REL_AREA * best.sum()][: passes - 1]
         return [(Prompt(mask=best, box=prompt.box), best)] + [(Prompt(mask=m), m) for m in rest]
 

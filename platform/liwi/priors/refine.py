@@ -22,6 +22,21 @@ def resize_map(arr: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     return cv2.resize(arr.astype(np.float32), (w, h), interpolation=interp)
 
 
+def box_mask(
+    shape: tuple[int, int], box: tuple[float, float, float, float], slack: float = 0.0
+) -> np.ndarray:
+    """H×W float32 mask of ``box`` (x0, y0, x1, y1, x1/y1 exclusive) grown by ``slack`` × its
+    size on every side, clipped to the image."""
+    h, w = shape
+    x0, y0, x1, y1 = box
+    sx, sy = slack * (x1 - x0), slack * (y1 - y0)
+    out = np.zeros((h, w), np.float32)
+    r0, r1 = max(0, int(np.floor(y0 - sy))), min(h, int(np.ceil(y1 + sy)))
+    c0, c1 = max(0, int(np.floor(x0 - sx))), min(w, int(np.ceil(x1 + sx)))
+    out[r0:r1, c0:c1] = 1.0
+    return out
+
+
 def _box(x: np.ndarray, r: int) -> np.ndarray:
     import cv2
 

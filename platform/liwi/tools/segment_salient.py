@@ -73,7 +73,7 @@ class SalientSegmenter(Tool[SegmentInput, SegmentOutput]):
         return weights.licence_of(self.weight)
 
     def run(self, inputs: SegmentInput, params: SalientSegmentParams) -> SegmentOutput:
-        from liwi.priors.refine import instances
+        from liwi.priors.refine import box_mask, instances
 
         image = as_image(inputs.image)
         h, w = image.shape[:2]
@@ -84,10 +84,7 @@ class SalientSegmenter(Tool[SegmentInput, SegmentOutput]):
         if not inputs.points:
             alpha = self.prior.alpha(image)
             if inputs.box is not None:
-                x0, y0, x1, y1 = (int(round(v)) for v in inputs.box)
-                keep = np.zeros_like(alpha)
-                keep[y0:y1, x0:x1] = 1.0
-                alpha = alpha * keep
+                alpha = alpha * box_mask(alpha.shape, inputs.box)
             grow = max(2, round(0.02 * max(h, w)))
             for m in instances(
                 alpha, params.max_candidates, params.min_area, params.rel_area, grow
