@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import posixpath
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +22,21 @@ if TYPE_CHECKING:
     import pyarrow.fs as pafs
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+
+# Where S3 is (not who may use it): safe to pass to workers and jobs. Credentials
+# (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) are never among them.
+ENDPOINT_ENV_VARS: tuple[str, ...] = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+)
+
+
+def endpoint_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The :data:`ENDPOINT_ENV_VARS` set in ``environ`` (default: this process)."""
+    env = os.environ if environ is None else environ
+    return {k: env[k] for k in ENDPOINT_ENV_VARS if env.get(k)}
 
 
 class LakeError(OSError):

@@ -15,7 +15,6 @@ Outputs under ``output``: the three tables (Parquet parts with deterministic nam
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections import Counter
@@ -55,12 +54,20 @@ def plan(config: DecomposeConfig, calls: list[StageCall]) -> list[StageCall]:
     return [pool, *(c for c in calls if not c.cls.fused)]
 
 
-def _aws_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+def worker_env(config: DecomposeConfig) -> dict[str, str]:
+    """Variables put in the actors' ``runtime_env``: S3 endpoint and region, never credentials.
+
+    Ray stores a runtime env and its agent logs it, so secrets stay out: local workers
+    inherit the driver's credentials through the raylet, cluster workers use the cluster's.
+    """
+    from liwi.lake import endpoint_env
+
+    return endpoint_env() if config.forward_aws_env else {}
 
 
 def _run_ray(config: DecomposeConfig, calls: list[StageCall], items: list[dict]) -> Iterator[Batch]:
-    runtime_env = {"env_vars": _aws_env()} if config.forward_aws_env and _aws_env() else None
+    env = worker_env(config)
+    runtime_env = {"env_vars": env} if env else None
     yield from run_ray(config.ray, plan(config, calls), items, runtime_env)
 
 
