@@ -8,8 +8,9 @@ declared resources unless ``config.stages`` overrides them; ``fuse: true`` runs 
 writer in one pool (less data movement on one machine). ``runner: loop`` runs the same
 stages in this process, without Ray. Nothing probes the driver's GPUs.
 
-Outputs under ``output``: the three tables (Parquet parts with deterministic names),
-``summary.json`` (counts, images/s, time per stage) and ``report/`` (JSON + PNG).
+Outputs under ``output``: the three tables (Parquet parts ``part-<run id>-<hash>``, see
+:mod:`liwi.add.inputs`), ``summary.json`` (counts of the rows this run wrote, images/s, time
+per stage) and ``report/`` (JSON + PNG).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from liwi.add.base import TABLE_NAMES, Batch, Pipeline, run_loop
+from liwi.add.base import SKIPPED, TABLE_NAMES, TABLES, Batch, Pipeline, RunContext, run_loop
 from liwi.add.config import DecomposeConfig, RayConfig
+from liwi.add.inputs import list_inputs, new_run_id, written_rows
 from liwi.add.ray_adapter import StageCall, run_ray
 from liwi.add.stages import STAGE_ORDER, STAGES, WriteParts
 
@@ -32,12 +34,11 @@ __all__ = ["DecomposeConfig", "RayConfig", "format_summary", "plan", "run", "sta
 # -- building the stages -----------------------------------------------------------------
 
 
-def stage_calls(config: DecomposeConfig, skip_ids: set[str]) -> list[StageCall]:
+def stage_calls(config: DecomposeConfig, run: RunContext | None = None) -> list[StageCall]:
     """One call per stage, in pipeline order: class, constructor kwargs, resources."""
     resources = config.stage_resources()
-    return [
-        StageCall(stage, stage.options(config, skip_ids), resources[stage.name]) for stage in STAGES
-    ]
+    run = run or RunContext()
+    return [StageCall(stage, stage.options(config, run), resources[stage.name]) for stage in STAGES]
 
 
 def plan(config: DecomposeConfig, calls: list[StageCall]) -> list[StageCall]:
@@ -92,14 +93,12 @@ def run(config: DecomposeConfig) -> dict[str, Any]:
     s3 = S3Options(endpoint_url=config.s3_endpoint)
     src = Lake.from_uri(config.input, s3=s3)
     out = Lake.from_uri(config.output, s3=s3)
-    paths = src.list_images()
-    if config.limit:
-        paths = paths[: config.limit]
     done: set[str] = set()
     for name in TABLE_NAMES:
         done |= read_sample_ids(out.child(name))
-    calls = stage_calls(config, done)
-    items = [{"path": p} for p in paths]
+    items = list_inputs(src, out, config.limit, done)
+    run_ctx = RunContext(run_id=new_run_id(), skip_ids=frozenset(done))
+    calls = stage_calls(config, run_ctx)
     t_list = time.perf_counter() - t0
 
     summaries: list[dict[str, Any]] = []
@@ -122,7 +121,9 @@ def run(config: DecomposeConfig) -> dict[str, Any]:
     recombined = 0
     if config.recombine and processed_any(summaries):
         recombined = write_recombined(out, config.recombine, config.recombine_seed)
-    summary = make_summary(config, len(items), summaries, stage_seconds, wall, t_list)
+    written = written_rows(out, run_ctx.run_id)
+    summary = make_summary(config, len(items), summaries, written, stage_seconds, wall, t_list)
+    summary["run_id"] = run_ctx.run_id
     summary["recombined"] = recombined
     out.write_bytes(out.path("summary.json"), json.dumps(summary, indent=1).encode())
     if config.report:
@@ -176,21 +177,26 @@ def make_summary(
     config: DecomposeConfig,
     n_inputs: int,
     summaries: list[dict[str, Any]],
+    written: dict[str, Any],
     stage_seconds: Counter,
     wall: float,
     t_list: float,
 ) -> dict[str, Any]:
-    counts = Counter(s["status"] for s in summaries)
-    processed = n_inputs - counts.get("skipped", 0)
-    missing = n_inputs - len(summaries)
+    """The end summary. Row counts are what this run's parts hold (``written``), not what
+    the stages reported; ``unaccounted`` = inputs − skipped − rows written (must be 0)."""
+    skipped = sum(s["status"] == SKIPPED for s in summaries)
+    rows = written["counts"]
+    counts = {status: rows[table] for status, table in TABLES.items()} | {SKIPPED: skipped}
+    processed = n_inputs - skipped
     return {
         "input": config.input,
         "output": config.output,
         "runner": config.runner,
         "fuse": config.fuse,
         "inputs": n_inputs,
-        "counts": {k: counts.get(k, 0) for k in ("ok", "rejected", "error", "skipped")},
-        "unaccounted": missing,  # must be 0: every input becomes exactly one row or a skip
+        "counts": counts,
+        "unaccounted": n_inputs - skipped - sum(rows.values()),
+        "ids_written_twice": written["ids_written_twice"],  # must be empty
         "processed": processed,
         "wall_seconds": round(wall, 3),
         "list_seconds": round(t_list, 3),
@@ -230,6 +236,11 @@ def format_summary(summary: dict[str, Any]) -> str:
         "time per stage (s/image): "
         + ", ".join(f"{k} {v:.3f}" for k, v in summary["stage_seconds_per_image"].items()),
     ]
+    if summary["unaccounted"] or summary["ids_written_twice"]:
+        lines.append(
+            f"NOT ACCOUNTED: {summary['unaccounted']} inputs without a row; "
+            f"{len(summary['ids_written_twice'])} sample ids written twice"
+        )
     for t, uri in summary["tables"].items():
         lines.append(f"  {t:8s} {uri}")
     if "report" in summary:
