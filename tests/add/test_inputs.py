@@ -16,10 +16,11 @@ import duckdb
 from liwi.add.inputs import content_id, list_inputs, own_output_paths, written_rows
 from liwi.add.stages import WriteParts
 from liwi.cli import main
-from liwi.lake import BROKEN_LINK, LINK_OUTSIDE, Lake
-from liwi.sample_photos import procedural_photo
+from liwi.lake import Lake
 from liwi.schema import error_row
 from liwi.table import list_parts
+
+from .hostile import make_hostile_lake
 
 TABLES = ("layers", "rejects", "errors")
 CONFIG = "runner: loop\nmax_side: 96\nreport: true\n"  # the loop runs the same stages as Ray
@@ -62,26 +63,6 @@ def test_parts_are_unique_per_batch_and_run(tmp_path: Path) -> None:
     names = {WriteParts(str(tmp_path), run_id=r).part(b) for r in ("r1", "r2") for b in batches}
     assert len(names) == 4 and all(n.startswith(("r1-", "r2-")) for n in names)
     assert WriteParts(str(tmp_path), run_id="r1").part(batches[0]) in names  # a retry: same
-
-
-def make_hostile_lake(root: Path, outside: Path) -> dict[str, str]:
-    """The lake of issue 15; returns the expected problem per file name ("" = fine)."""
-    (root / "sub").mkdir(parents=True)
-    outside.mkdir()
-    for s in range(2):
-        (root / f"photo_{s}.jpg").write_bytes(procedural_photo(s, 96, 1))
-    (root / "sub" / "copy.jpg").write_bytes((root / "photo_0.jpg").read_bytes())
-    (root / "sub" / "loop").symlink_to("..")
-    (root / "broken.png").symlink_to(root / "gone.png")
-    (outside / "private.png").write_bytes(procedural_photo(5, 96, 1))
-    (root / "leak.png").symlink_to(outside / "private.png")
-    return {
-        "photo_0.jpg": "",
-        "photo_1.jpg": "",
-        "copy.jpg": "duplicate",
-        "broken.png": BROKEN_LINK,
-        "leak.png": LINK_OUTSIDE,
-    }
 
 
 def decompose(lake: Path, out: Path, cfg: Path) -> dict:

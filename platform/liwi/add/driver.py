@@ -16,6 +16,7 @@ per stage) and ``report/`` (JSON + PNG).
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from collections import Counter
@@ -25,10 +26,18 @@ from typing import Any
 from liwi.add.base import SKIPPED, TABLE_NAMES, TABLES, Batch, Pipeline, RunContext, run_loop
 from liwi.add.config import DecomposeConfig, RayConfig
 from liwi.add.inputs import list_inputs, new_run_id, written_rows
-from liwi.add.ray_adapter import StageCall, run_ray
+from liwi.add.ray_adapter import StageCall, Terminated, catch_sigterm, run_ray
 from liwi.add.stages import STAGE_ORDER, STAGES, WriteParts
 
-__all__ = ["DecomposeConfig", "RayConfig", "format_summary", "plan", "run", "stage_calls"]
+__all__ = [
+    "DecomposeConfig",
+    "JobInterrupted",
+    "RayConfig",
+    "format_summary",
+    "plan",
+    "run",
+    "stage_calls",
+]
 
 
 # -- building the stages -----------------------------------------------------------------
@@ -82,6 +91,15 @@ def _run_loop(
 # -- the job -----------------------------------------------------------------------------
 
 
+class JobInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped the job; ``summary`` counts what it wrote until then."""
+
+    def __init__(self, summary: dict[str, Any], signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.summary = summary
+        self.signum = signum  # the CLI exits 128 + signum (130 SIGINT, 143 SIGTERM)
+
+
 def run(config: DecomposeConfig) -> dict[str, Any]:
     """Run the job; returns the end summary (also written to ``<output>/summary.json``)."""
     from liwi.lake import Lake, S3Options
@@ -106,25 +124,38 @@ def run(config: DecomposeConfig) -> dict[str, Any]:
     runner = _run_ray if config.runner == "ray" else _run_loop
     bar = _progress(len(items), config.progress)
     t_run = time.perf_counter()
-    if items:
-        for batch in runner(config, calls, items):
-            for key, col in batch.items():
-                if key.startswith("t_"):
-                    stage_seconds[key[2:]] += float(col.sum())
-            for s in batch["summary"]:
-                summaries.append(json.loads(s))
-            bar.update(len(batch["summary"]))
-            bar.set_postfix(Counter(s["status"] for s in summaries))
+    previous = catch_sigterm()  # SIGTERM stops the job like Ctrl-C: summary, then raise
+    interrupted: KeyboardInterrupt | None = None
+    try:
+        if items:
+            for batch in runner(config, calls, items):
+                for key, col in batch.items():
+                    if key.startswith("t_"):
+                        stage_seconds[key[2:]] += float(col.sum())
+                for s in batch["summary"]:
+                    summaries.append(json.loads(s))
+                bar.update(len(batch["summary"]))
+                bar.set_postfix(Counter(s["status"] for s in summaries))
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: account for what was written
+        interrupted = exc
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     bar.close()
     wall = time.perf_counter() - t_run
     ensure_tables(out)
     recombined = 0
-    if config.recombine and processed_any(summaries):
+    if config.recombine and processed_any(summaries) and not interrupted:
         recombined = write_recombined(out, config.recombine, config.recombine_seed)
     written = written_rows(out, run_ctx.run_id)
     summary = make_summary(config, len(items), summaries, written, stage_seconds, wall, t_list)
     summary["run_id"] = run_ctx.run_id
     summary["recombined"] = recombined
+    if interrupted is not None:
+        signum = signal.SIGTERM if isinstance(interrupted, Terminated) else signal.SIGINT
+        summary["interrupted"] = signal.Signals(signum).name
+        out.write_bytes(out.path("summary.json"), json.dumps(summary, indent=1).encode())
+        raise JobInterrupted(summary, int(signum)) from interrupted
     out.write_bytes(out.path("summary.json"), json.dumps(summary, indent=1).encode())
     if config.report:
         from liwi.add.report import write_report
@@ -187,7 +218,7 @@ def make_summary(
     skipped = sum(s["status"] == SKIPPED for s in summaries)
     rows = written["counts"]
     counts = {status: rows[table] for status, table in TABLES.items()} | {SKIPPED: skipped}
-    processed = n_inputs - skipped
+    processed = sum(rows.values())  # = inputs − skipped unless interrupted or rows were lost
     return {
         "input": config.input,
         "output": config.output,
@@ -228,7 +259,15 @@ def _progress(total: int, enabled: bool) -> Any:
 def format_summary(summary: dict[str, Any]) -> str:
     """Human-readable end summary."""
     c = summary["counts"]
-    lines = [
+    lines = (
+        []
+        if "interrupted" not in summary
+        else [
+            f"INTERRUPTED by {summary['interrupted']}: {summary['unaccounted']} inputs not done yet "
+            "(run the same command again to resume)"
+        ]
+    )
+    lines += [
         f"inputs {summary['inputs']}: ok {c['ok']}, rejected {c['rejected']}, "
         f"error {c['error']}, skipped (already done) {c['skipped']}",
         f"{summary['processed']} processed in {summary['wall_seconds']:.1f} s "
@@ -236,7 +275,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         "time per stage (s/image): "
         + ", ".join(f"{k} {v:.3f}" for k, v in summary["stage_seconds_per_image"].items()),
     ]
-    if summary["unaccounted"] or summary["ids_written_twice"]:
+    if (summary["unaccounted"] and "interrupted" not in summary) or summary["ids_written_twice"]:
         lines.append(
             f"NOT ACCOUNTED: {summary['unaccounted']} inputs without a row; "
             f"{len(summary['ids_written_twice'])} sample ids written twice"

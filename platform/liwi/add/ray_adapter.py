@@ -18,7 +18,9 @@ driver's environment through the raylet, cluster workers have the cluster's own 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -86,6 +88,25 @@ def _init(kwargs: dict[str, Any], tries: int) -> None:
             print(f"local Ray did not start ({exc}); retrying", file=sys.stderr)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C raises ``KeyboardInterrupt``."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def catch_sigterm() -> Any:
+    """Make SIGTERM raise :class:`Terminated`; returns the previous handler.
+
+    Ray's ``init`` installs its own (``sys.exit`` plus a native stack dump from its core
+    worker), so this is called again after Ray starts. ``None`` off the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
 def map_stage(ds: Any, call: StageCall, runtime_env: dict[str, Any] | None = None) -> Any:
     """``ds.map_batches`` with ``call``'s class as a fixed-size actor pool."""
     from ray.data import ActorPoolStrategy
@@ -117,6 +138,7 @@ def run_ray(
         kwargs = ray_init_kwargs(ray_config)
         _init(kwargs, tries=3 if kwargs["address"] == "local" else 1)
         started = True
+        catch_sigterm()  # stop as cleanly as on Ctrl-C: Ray's handler dumps a native stack
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = ray_config.progress_bars
