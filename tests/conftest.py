@@ -42,17 +42,24 @@ def s3_bucket_uri(s3_env: SeaweedS3) -> str:
 
 
 @pytest.fixture(scope="session")
-def ray_local() -> Iterator[None]:
+def ray_local(s3_server: SeaweedS3) -> Iterator[None]:
     """One in-process local Ray for the whole session (startup is slow on 2 cores).
 
     Resources are declared (2 CPUs, no GPUs), never probed. Jobs that find Ray already
-    initialised use it and leave it running.
+    initialised use it and leave it running. Local workers inherit the environment the
+    raylet starts with (jobs never put credentials in a ``runtime_env``), so Ray starts
+    with the test S3 server's variables set; the session's environment is restored after.
     """
     import ray
 
     from liwi.add.ray_adapter import start_local_ray
 
-    start_local_ray(num_cpus=2, num_gpus=0, object_store_mb=256)
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            mp.delenv(var, raising=False)
+        for var, value in s3_server.env().items():
+            mp.setenv(var, value)
+        start_local_ray(num_cpus=2, num_gpus=0, object_store_mb=256)
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:
         yield

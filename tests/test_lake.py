@@ -74,6 +74,40 @@ def test_child_is_a_lake_on_the_sub_prefix(lake_uri: str) -> None:
     assert rel(again, again.list_images()) == ["d.png", "g.png"]
 
 
+def test_local_listing_never_follows_folder_links_and_reports_bad_links(tmp_path) -> None:
+    from liwi.lake import BROKEN_LINK, LINK_OUTSIDE, NOT_REGULAR
+
+    root, outside = tmp_path / "lake", tmp_path / "outside"
+    (root / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (root / "a.png").write_bytes(b"a")
+    (root / "sub" / "b.png").write_bytes(b"bb")
+    (outside / "c.png").write_bytes(b"secret")
+    (root / "loop").symlink_to(".")  # a folder loop (40 levels deep before the fix)
+    (root / "sub" / "up").symlink_to("..")
+    (root / "ext").symlink_to(outside)  # a folder outside the lake
+    (root / "folder.png").symlink_to(root / "sub")  # a folder link with an image name
+    (root / "inside.png").symlink_to(root / "a.png")  # a file link inside: that file
+    (root / "leak.png").symlink_to(outside / "c.png")  # a file link outside: refused
+    (root / "broken.png").symlink_to(root / "gone.png")
+    (root / "self.png").symlink_to("self.png")  # a link loop on itself
+    os.mkfifo(root / "pipe.png")  # reading it would block forever
+    lake = Lake.from_uri(root)
+    entries = {e.path[len(lake.root) + 1 :]: (e.size, e.problem) for e in lake.list_entries()}
+    assert entries == {
+        "a.png": (1, ""),
+        "broken.png": (0, BROKEN_LINK),
+        "inside.png": (1, ""),
+        "leak.png": (0, LINK_OUTSIDE),
+        "pipe.png": (0, NOT_REGULAR),
+        "self.png": (0, BROKEN_LINK),
+        "sub/b.png": (2, ""),
+    }
+    assert rel(lake, lake.list_images()) == ["a.png", "inside.png", "sub/b.png"]
+    kept = lake.list_entries(exclude=[lake.path("sub"), lake.path("a.png")])
+    assert [e.path for e in kept if not e.problem] == [lake.path("inside.png")]
+
+
 def test_missing_lake_and_missing_file_are_clear_errors(lake_uri: str) -> None:
     lake = Lake.from_uri(lake_uri)
     with pytest.raises(LakeError, match="lake not found"):

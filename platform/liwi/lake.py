@@ -9,10 +9,11 @@ metadata) and are never logged or put in error messages.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,9 +24,91 @@ if TYPE_CHECKING:
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
+# Where S3 is (not who may use it): safe to pass to workers and jobs. Credentials
+# (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) are never among them.
+ENDPOINT_ENV_VARS: tuple[str, ...] = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+)
+
+
+def endpoint_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The :data:`ENDPOINT_ENV_VARS` set in ``environ`` (default: this process)."""
+    env = os.environ if environ is None else environ
+    return {k: env[k] for k in ENDPOINT_ENV_VARS if env.get(k)}
+
 
 class LakeError(OSError):
     """A lake URI is malformed, unreachable or refused."""
+
+
+# Why a listed file cannot be read (an ``Entry.problem``).
+BROKEN_LINK = "broken symbolic link"
+LINK_OUTSIDE = "symbolic link to a file outside the lake"
+NOT_REGULAR = "not a regular file"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One listed file: its path on the lake's filesystem, size, and why it cannot be read."""
+
+    path: str
+    size: int  # bytes (0 when unreadable)
+    problem: str = ""  # "" = readable; else BROKEN_LINK, LINK_OUTSIDE or NOT_REGULAR
+
+
+def _hidden(name: str) -> bool:
+    """Hidden files and folders, and the temporary files of in-flight writes."""
+    return name.startswith(".") or ".tmp-" in name
+
+
+def _walk_local(root: str, recursive: bool, keep: Callable[[str, str], bool]) -> list[Entry]:
+    """Walk a local folder without following symbolic links to folders."""
+    real_root = os.path.realpath(root)
+    if not os.path.isdir(real_root):
+        raise LakeError(f"lake not found: {root}")
+    out: list[Entry] = []
+    folders = [root]
+    while folders:
+        folder = folders.pop()
+        try:
+            with os.scandir(folder) as it:
+                found = list(it)
+        except OSError as exc:
+            raise LakeError(f"cannot list {folder}: {exc}") from exc
+        for e in found:
+            if _hidden(e.name):
+                continue
+            if e.is_dir(follow_symlinks=False):
+                if recursive:
+                    folders.append(e.path)
+                continue
+            if not keep(e.path, e.name):
+                continue
+            entry = _local_entry(e, real_root)
+            if entry is not None:
+                out.append(entry)
+    return out
+
+
+def _local_entry(e: os.DirEntry[str], real_root: str) -> Entry | None:
+    """The entry of a file or link; ``None`` for a link to a folder (never followed)."""
+    if not e.is_symlink():
+        if not e.is_file(follow_symlinks=False):
+            return Entry(e.path, 0, NOT_REGULAR)  # a FIFO or device: reading could hang
+        return Entry(e.path, e.stat(follow_symlinks=False).st_size)
+    target = os.path.realpath(e.path)
+    if not os.path.exists(target):
+        return Entry(e.path, 0, BROKEN_LINK)
+    if os.path.isdir(target):
+        return None
+    if os.path.commonpath([real_root, target]) != real_root:
+        return Entry(e.path, 0, LINK_OUTSIDE)
+    if not os.path.isfile(target):
+        return Entry(e.path, 0, NOT_REGULAR)
+    return Entry(e.path, os.stat(target).st_size)
 
 
 @dataclass(frozen=True)
@@ -95,10 +178,40 @@ class Lake:
 
     # -- listing / IO -----------------------------------------------------------------
     def list(self, extensions: Iterable[str] | None = None, recursive: bool = True) -> list[str]:
-        """Sorted paths of files under the root, optionally filtered by extension."""
+        """Sorted paths of the readable files under the root, optionally by extension."""
+        return [e.path for e in self.list_entries(extensions, recursive) if not e.problem]
+
+    def list_entries(
+        self,
+        extensions: Iterable[str] | None = None,
+        recursive: bool = True,
+        exclude: Iterable[str] = (),
+    ) -> list[Entry]:
+        """Sorted entries under the root: every file, with its size and any reason it
+        cannot be read (see :class:`Entry`).
+
+        Skipped: hidden files and folders, in-flight ``.tmp-*`` files, and whatever lies at
+        or under a path in ``exclude``. Locally, symbolic links to folders are never
+        followed (no loops, nothing outside the lake is walked); a link to a file counts
+        as that file if it stays inside the lake, otherwise it is listed with a problem.
+        """
+        exts = tuple(e.lower() for e in extensions) if extensions else None
+        excluded = tuple(p.rstrip("/") for p in exclude)
+
+        def keep(path: str, name: str) -> bool:
+            if any(path == p or path.startswith(p + "/") for p in excluded):
+                return False
+            return exts is None or name.lower().endswith(exts)
+
+        if self.scheme == "file":
+            entries = _walk_local(self.root, recursive, keep)
+        else:
+            entries = self._list_remote(recursive, keep)
+        return sorted(entries, key=lambda e: e.path)
+
+    def _list_remote(self, recursive: bool, keep: Callable[[str, str], bool]) -> list[Entry]:
         import pyarrow.fs as pafs
 
-        exts = tuple(e.lower() for e in extensions) if extensions else None
         try:
             infos = self.fs.get_file_info(pafs.FileSelector(self.root, recursive=recursive))
         except FileNotFoundError as exc:
@@ -109,18 +222,15 @@ class Lake:
             raise LakeError(f"cannot list {self.uri}: {_redact(exc)}") from exc
         out = []
         for info in infos:
-            if info.type != pafs.FileType.File:
-                continue
-            name = info.base_name
             rel = info.path[len(self.root) :].strip("/")
-            if ".tmp-" in name or any(part.startswith(".") for part in rel.split("/")):
-                continue  # temporary files of in-flight writes, hidden files and folders
-            if exts is None or name.lower().endswith(exts):
-                out.append(info.path)
-        return sorted(out)
+            if info.type != pafs.FileType.File or any(_hidden(p) for p in rel.split("/")):
+                continue
+            if keep(info.path, info.base_name):
+                out.append(Entry(info.path, int(info.size or 0)))
+        return out
 
     def list_images(self) -> list[str]:
-        """Every file whose extension looks like an image (decoding decides the rest)."""
+        """Every readable file whose extension looks like an image (decoding decides the rest)."""
         return self.list(IMAGE_EXTENSIONS)
 
     def exists(self, path: str) -> bool:
@@ -140,6 +250,19 @@ class Lake:
             raise LakeError(f"not found: {self.uri_of(path)}") from exc
         except OSError as exc:
             raise LakeError(f"cannot read {self.uri_of(path)}: {_redact(exc)}") from exc
+
+    def sha256(self, path: str, chunk: int = 1 << 20) -> str:
+        """Hex sha256 of a file's bytes, read ``chunk`` bytes at a time."""
+        h = hashlib.sha256()
+        try:
+            with self.fs.open_input_stream(path) as f:
+                while data := f.read(chunk):
+                    h.update(data)
+        except FileNotFoundError as exc:
+            raise LakeError(f"not found: {self.uri_of(path)}") from exc
+        except OSError as exc:
+            raise LakeError(f"cannot read {self.uri_of(path)}: {_redact(exc)}") from exc
+        return h.hexdigest()
 
     def write_bytes(self, path: str, data: bytes) -> None:
         """Write atomically: readers see the old content or the new, never a partial file.

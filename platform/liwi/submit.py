@@ -38,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from liwi.lake import ENDPOINT_ENV_VARS
 from liwi.paths import REPO_ROOT
 
 # Job name -> entry point script, relative to the repository root.
@@ -49,10 +50,7 @@ JOB_SCRIPTS: dict[str, str] = {
 
 # Endpoints (not credentials) copied from the submitting shell into the job's environment.
 FORWARDED_ENV_VARS: tuple[str, ...] = (
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
+    *ENDPOINT_ENV_VARS,
     "MLFLOW_TRACKING_URI",
     "MLFLOW_S3_ENDPOINT_URL",
 )

@@ -3,7 +3,7 @@
 from liwi.add.base import TABLE_NAMES, Pipeline, batch_to_rows, rows_to_batch
 from liwi.add.config import DecomposeConfig, default_resources
 from liwi.add.driver import plan, stage_calls
-from liwi.add.stages import STAGE_ORDER, STAGES, WriteParts
+from liwi.add.stages import INPUT_COLUMNS, STAGE_ORDER, STAGES, WriteParts
 from liwi.sample_photos import procedural_photo
 
 
@@ -15,7 +15,7 @@ def test_order_names_and_tables_come_from_one_list():
 
 
 def test_every_read_column_is_written_upstream_and_not_dropped():
-    available = {"path"}
+    available = set(INPUT_COLUMNS)
     for stage in STAGES:
         missing = set(stage.reads) - available
         assert not missing, f"{stage.name} reads {sorted(missing)} that no earlier stage writes"
@@ -28,7 +28,7 @@ def test_a_real_run_writes_and_drops_what_each_stage_declares(tmp_path):
     (lake / "a.jpg").write_bytes(procedural_photo(0, 96, 1))
     config = DecomposeConfig(input=str(lake), output=str(tmp_path / "out"), runner="loop")
     batch = rows_to_batch([{"path": str(lake / "a.jpg")}])
-    for call in stage_calls(config, set()):
+    for call in stage_calls(config):
         batch = call.cls(**call.kwargs)(batch)
         columns = set(batch)
         assert set(call.cls.writes) <= columns, call.cls.name
@@ -39,7 +39,7 @@ def test_a_real_run_writes_and_drops_what_each_stage_declares(tmp_path):
 
 def test_fusing_puts_all_but_the_writer_in_one_pool_sized_by_decompose():
     config = DecomposeConfig(input="in", output="out", fuse=True)
-    calls = stage_calls(config, set())
+    calls = stage_calls(config)
     pools = plan(config, calls)
     assert [p.cls for p in pools] == [Pipeline, WriteParts]
     assert [cls.name for cls, _ in pools[0].kwargs["stages"]] == list(STAGE_ORDER[:-1])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -34,6 +35,14 @@ TABLES = {OK: "layers", REJECTED: "rejects", ERROR: "errors"}  # status → outp
 TABLE_NAMES: tuple[str, ...] = tuple(TABLES.values())  # the job's three output tables
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """What one run of the job tells its stages besides the config."""
+
+    run_id: str = "run"  # names this run's Parquet parts: part-<run_id>-<hash>.parquet
+    skip_ids: frozenset[str] = frozenset()  # sample ids already in an output table
+
+
 class StageResources(BaseModel):
     """How one stage runs on Ray Data."""
 
@@ -43,6 +52,35 @@ class StageResources(BaseModel):
     actors: int = Field(1, ge=1)  # fixed actor pool size
     num_cpus: float = Field(0.5, ge=0)  # logical CPUs reserved per actor
     num_gpus: float = Field(0.0, ge=0)  # GPUs per actor (model-backed stages on GPU clusters)
+
+
+@dataclass
+class PackedStack:
+    """A layer stack quantised to uint8 (what the tables store), compact between stages."""
+
+    background: np.ndarray  # H×W×3 uint8
+    objects: list[tuple[np.ndarray, np.ndarray, str]]  # (rgba uint8, shadow uint8, label)
+
+    @classmethod
+    def pack(cls, stack: Any) -> PackedStack:
+        from liwi.imageio import to_uint8
+
+        return cls(
+            to_uint8(stack.background),
+            [(to_uint8(o.rgba), to_uint8(o.shadow), o.label) for o in stack.objects],
+        )
+
+    def unpack(self) -> Any:
+        from liwi.imageio import to_float
+        from liwi.layers import LayerStack, ObjectLayer
+
+        return LayerStack(
+            background=to_float(self.background),
+            objects=[
+                ObjectLayer(rgba=to_float(r), shadow=to_float(s), label=lab)
+                for r, s, lab in self.objects
+            ],
+        )
 
 
 # -- batch ⇄ rows ------------------------------------------------------------------------
@@ -115,7 +153,7 @@ class Stage:
         self._ready = False
 
     @classmethod
-    def options(cls, config: DecomposeConfig, skip_ids: set[str]) -> dict[str, Any]:
+    def options(cls, config: DecomposeConfig, run: RunContext) -> dict[str, Any]:
         """Constructor kwargs of this stage for one run of the job."""
         return {}
 

@@ -40,7 +40,7 @@ class DecomposeConfig(JobConfig):
     max_side: int = Field(1024, ge=32)  # longer side of the layers; bigger photos are downscaled
     max_pixels: int = Field(64_000_000, ge=1)  # declared size above this = decompression bomb
     s3_endpoint: str | None = None  # S3 endpoint (default: AWS_ENDPOINT_URL)
-    forward_aws_env: bool = True  # pass the driver's AWS_* variables to local Ray workers
+    forward_aws_env: bool = True  # S3 endpoint/region (never credentials) to the workers
     agent: AgentConfig = Field(default_factory=AgentConfig)
     curator: CuratorConfig = Field(default_factory=CuratorConfig)
     verify: dict[str, Any] | None = None  # VLM verify tool ({backend, …}); used if curator.use_vlm

@@ -8,37 +8,46 @@ declared resources unless ``config.stages`` overrides them; ``fuse: true`` runs 
 writer in one pool (less data movement on one machine). ``runner: loop`` runs the same
 stages in this process, without Ray. Nothing probes the driver's GPUs.
 
-Outputs under ``output``: the three tables (Parquet parts with deterministic names),
-``summary.json`` (counts, images/s, time per stage) and ``report/`` (JSON + PNG).
+Outputs under ``output``: the three tables (Parquet parts ``part-<run id>-<hash>``, see
+:mod:`liwi.add.inputs`), ``summary.json`` (counts of the rows this run wrote, images/s, time
+per stage) and ``report/`` (JSON + PNG).
 """
 
 from __future__ import annotations
 
 import json
-import os
+import signal
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from liwi.add.base import TABLE_NAMES, Batch, Pipeline, run_loop
+from liwi.add.base import SKIPPED, TABLE_NAMES, TABLES, Batch, Pipeline, RunContext, run_loop
 from liwi.add.config import DecomposeConfig, RayConfig
-from liwi.add.ray_adapter import StageCall, run_ray
+from liwi.add.inputs import list_inputs, new_run_id, written_rows
+from liwi.add.ray_adapter import StageCall, Terminated, catch_sigterm, run_ray
 from liwi.add.stages import STAGE_ORDER, STAGES, WriteParts
 
-__all__ = ["DecomposeConfig", "RayConfig", "format_summary", "plan", "run", "stage_calls"]
+__all__ = [
+    "DecomposeConfig",
+    "JobInterrupted",
+    "RayConfig",
+    "format_summary",
+    "plan",
+    "run",
+    "stage_calls",
+]
 
 
 # -- building the stages -----------------------------------------------------------------
 
 
-def stage_calls(config: DecomposeConfig, skip_ids: set[str]) -> list[StageCall]:
+def stage_calls(config: DecomposeConfig, run: RunContext | None = None) -> list[StageCall]:
     """One call per stage, in pipeline order: class, constructor kwargs, resources."""
     resources = config.stage_resources()
-    return [
-        StageCall(stage, stage.options(config, skip_ids), resources[stage.name]) for stage in STAGES
-    ]
+    run = run or RunContext()
+    return [StageCall(stage, stage.options(config, run), resources[stage.name]) for stage in STAGES]
 
 
 def plan(config: DecomposeConfig, calls: list[StageCall]) -> list[StageCall]:
@@ -55,12 +64,20 @@ def plan(config: DecomposeConfig, calls: list[StageCall]) -> list[StageCall]:
     return [pool, *(c for c in calls if not c.cls.fused)]
 
 
-def _aws_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+def worker_env(config: DecomposeConfig) -> dict[str, str]:
+    """Variables put in the actors' ``runtime_env``: S3 endpoint and region, never credentials.
+
+    Ray stores a runtime env and its agent logs it, so secrets stay out: local workers
+    inherit the driver's credentials through the raylet, cluster workers use the cluster's.
+    """
+    from liwi.lake import endpoint_env
+
+    return endpoint_env() if config.forward_aws_env else {}
 
 
 def _run_ray(config: DecomposeConfig, calls: list[StageCall], items: list[dict]) -> Iterator[Batch]:
-    runtime_env = {"env_vars": _aws_env()} if config.forward_aws_env and _aws_env() else None
+    env = worker_env(config)
+    runtime_env = {"env_vars": env} if env else None
     yield from run_ray(config.ray, plan(config, calls), items, runtime_env)
 
 
@@ -74,6 +91,15 @@ def _run_loop(
 # -- the job -----------------------------------------------------------------------------
 
 
+class JobInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped the job; ``summary`` counts what it wrote until then."""
+
+    def __init__(self, summary: dict[str, Any], signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.summary = summary
+        self.signum = signum  # the CLI exits 128 + signum (130 SIGINT, 143 SIGTERM)
+
+
 def run(config: DecomposeConfig) -> dict[str, Any]:
     """Run the job; returns the end summary (also written to ``<output>/summary.json``)."""
     from liwi.lake import Lake, S3Options
@@ -85,14 +111,12 @@ def run(config: DecomposeConfig) -> dict[str, Any]:
     s3 = S3Options(endpoint_url=config.s3_endpoint)
     src = Lake.from_uri(config.input, s3=s3)
     out = Lake.from_uri(config.output, s3=s3)
-    paths = src.list_images()
-    if config.limit:
-        paths = paths[: config.limit]
     done: set[str] = set()
     for name in TABLE_NAMES:
         done |= read_sample_ids(out.child(name))
-    calls = stage_calls(config, done)
-    items = [{"path": p} for p in paths]
+    items = list_inputs(src, out, config.limit, done)
+    run_ctx = RunContext(run_id=new_run_id(), skip_ids=frozenset(done))
+    calls = stage_calls(config, run_ctx)
     t_list = time.perf_counter() - t0
 
     summaries: list[dict[str, Any]] = []
@@ -100,23 +124,38 @@ def run(config: DecomposeConfig) -> dict[str, Any]:
     runner = _run_ray if config.runner == "ray" else _run_loop
     bar = _progress(len(items), config.progress)
     t_run = time.perf_counter()
-    if items:
-        for batch in runner(config, calls, items):
-            for key, col in batch.items():
-                if key.startswith("t_"):
-                    stage_seconds[key[2:]] += float(col.sum())
-            for s in batch["summary"]:
-                summaries.append(json.loads(s))
-            bar.update(len(batch["summary"]))
-            bar.set_postfix(Counter(s["status"] for s in summaries))
+    previous = catch_sigterm()  # SIGTERM stops the job like Ctrl-C: summary, then raise
+    interrupted: KeyboardInterrupt | None = None
+    try:
+        if items:
+            for batch in runner(config, calls, items):
+                for key, col in batch.items():
+                    if key.startswith("t_"):
+                        stage_seconds[key[2:]] += float(col.sum())
+                for s in batch["summary"]:
+                    summaries.append(json.loads(s))
+                bar.update(len(batch["summary"]))
+                bar.set_postfix(Counter(s["status"] for s in summaries))
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: account for what was written
+        interrupted = exc
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     bar.close()
     wall = time.perf_counter() - t_run
     ensure_tables(out)
     recombined = 0
-    if config.recombine and processed_any(summaries):
+    if config.recombine and processed_any(summaries) and not interrupted:
         recombined = write_recombined(out, config.recombine, config.recombine_seed)
-    summary = make_summary(config, len(items), summaries, stage_seconds, wall, t_list)
+    written = written_rows(out, run_ctx.run_id)
+    summary = make_summary(config, len(items), summaries, written, stage_seconds, wall, t_list)
+    summary["run_id"] = run_ctx.run_id
     summary["recombined"] = recombined
+    if interrupted is not None:
+        signum = signal.SIGTERM if isinstance(interrupted, Terminated) else signal.SIGINT
+        summary["interrupted"] = signal.Signals(signum).name
+        out.write_bytes(out.path("summary.json"), json.dumps(summary, indent=1).encode())
+        raise JobInterrupted(summary, int(signum)) from interrupted
     out.write_bytes(out.path("summary.json"), json.dumps(summary, indent=1).encode())
     if config.report:
         from liwi.add.report import write_report
@@ -169,21 +208,26 @@ def make_summary(
     config: DecomposeConfig,
     n_inputs: int,
     summaries: list[dict[str, Any]],
+    written: dict[str, Any],
     stage_seconds: Counter,
     wall: float,
     t_list: float,
 ) -> dict[str, Any]:
-    counts = Counter(s["status"] for s in summaries)
-    processed = n_inputs - counts.get("skipped", 0)
-    missing = n_inputs - len(summaries)
+    """The end summary. Row counts are what this run's parts hold (``written``), not what
+    the stages reported; ``unaccounted`` = inputs − skipped − rows written (must be 0)."""
+    skipped = sum(s["status"] == SKIPPED for s in summaries)
+    rows = written["counts"]
+    counts = {status: rows[table] for status, table in TABLES.items()} | {SKIPPED: skipped}
+    processed = sum(rows.values())  # = inputs − skipped unless interrupted or rows were lost
     return {
         "input": config.input,
         "output": config.output,
         "runner": config.runner,
         "fuse": config.fuse,
         "inputs": n_inputs,
-        "counts": {k: counts.get(k, 0) for k in ("ok", "rejected", "error", "skipped")},
-        "unaccounted": missing,  # must be 0: every input becomes exactly one row or a skip
+        "counts": counts,
+        "unaccounted": n_inputs - skipped - sum(rows.values()),
+        "ids_written_twice": written["ids_written_twice"],  # must be empty
         "processed": processed,
         "wall_seconds": round(wall, 3),
         "list_seconds": round(t_list, 3),
@@ -215,7 +259,15 @@ def _progress(total: int, enabled: bool) -> Any:
 def format_summary(summary: dict[str, Any]) -> str:
     """Human-readable end summary."""
     c = summary["counts"]
-    lines = [
+    lines = (
+        []
+        if "interrupted" not in summary
+        else [
+            f"INTERRUPTED by {summary['interrupted']}: {summary['unaccounted']} inputs not done yet "
+            "(run the same command again to resume)"
+        ]
+    )
+    lines += [
         f"inputs {summary['inputs']}: ok {c['ok']}, rejected {c['rejected']}, "
         f"error {c['error']}, skipped (already done) {c['skipped']}",
         f"{summary['processed']} processed in {summary['wall_seconds']:.1f} s "
@@ -223,6 +275,11 @@ def format_summary(summary: dict[str, Any]) -> str:
         "time per stage (s/image): "
         + ", ".join(f"{k} {v:.3f}" for k, v in summary["stage_seconds_per_image"].items()),
     ]
+    if (summary["unaccounted"] and "interrupted" not in summary) or summary["ids_written_twice"]:
+        lines.append(
+            f"NOT ACCOUNTED: {summary['unaccounted']} inputs without a row; "
+            f"{len(summary['ids_written_twice'])} sample ids written twice"
+        )
     for t, uri in summary["tables"].items():
         lines.append(f"  {t:8s} {uri}")
     if "report" in summary:

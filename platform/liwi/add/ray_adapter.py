@@ -3,14 +3,25 @@
 ``map_batches(cls, fn_constructor_kwargs=…, compute=ActorPoolStrategy(size=actors),
 num_cpus=…, num_gpus=…, batch_size=…)`` (the Ray ≥ 2.51 form; ``concurrency=`` is
 deprecated). Resources come from the stage's declaration or the job config, never from
-probing the driver. Locally Ray starts in-process with the declared CPUs/GPUs; given an
-address it joins a cluster; a Ray already initialised is used and left running.
+probing the driver. How Ray is reached (:func:`ray_init_kwargs`):
+
+* ``ray.address`` set (``auto``, ``host:port``, ``ray://…``): join that cluster;
+* else ``RAY_ADDRESS`` set (a Ray job supervisor sets it for its entrypoint): join it;
+* else start a private local Ray in-process (``address="local"``) with the declared
+  CPUs/GPUs, whatever a crashed head left in ``/tmp/ray/ray_current_cluster``.
+
+A Ray already initialised is used and left running. Credentials never travel in a
+``runtime_env`` (Ray stores it and its runtime-env agent logs it): local workers inherit the
+driver's environment through the raylet, cluster workers have the cluster's own secrets.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,28 +40,71 @@ class StageCall:
     resources: StageResources
 
 
+def ray_init_kwargs(
+    ray_config: RayConfig, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The ``ray.init`` arguments for ``ray_config`` in ``environ`` (default: this process).
+
+    Joining a cluster passes no resources (Ray refuses them there); a local start passes
+    ``address="local"`` so Ray never tries a stale address file of a dead head.
+    """
+    env = os.environ if environ is None else environ
+    common: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if ray_config.address:
+        return {"address": ray_config.address, **common}
+    if env.get("RAY_ADDRESS"):
+        return {"address": env["RAY_ADDRESS"], **common}
+    return {
+        "address": "local",
+        "num_cpus": ray_config.num_cpus,
+        "num_gpus": ray_config.num_gpus,
+        "object_store_memory": ray_config.object_store_mb * 1024 * 1024,
+        **common,
+    }
+
+
 def start_local_ray(num_cpus: int, num_gpus: int, object_store_mb: int, tries: int = 3) -> None:
-    """``ray.init`` in-process with declared resources and no dashboard.
+    """A private local Ray in-process (``address="local"``), declared resources, no dashboard.
 
     Retried: on an overloaded machine the raylet can miss Ray's fixed 30 s start-up window.
     """
+    from liwi.add.config import RayConfig
+
+    config = RayConfig(num_cpus=num_cpus, num_gpus=num_gpus, object_store_mb=object_store_mb)
+    _init(ray_init_kwargs(config, {}), tries)
+
+
+def _init(kwargs: dict[str, Any], tries: int) -> None:
     import ray
 
     for attempt in range(1, tries + 1):
         try:
-            ray.init(
-                num_cpus=num_cpus,
-                num_gpus=num_gpus,
-                object_store_memory=object_store_mb * 1024 * 1024,
-                include_dashboard=False,
-                log_to_driver=False,
-            )
+            ray.init(**kwargs)
             return
         except Exception as exc:  # noqa: BLE001 - Ray raises a bare Exception here
             ray.shutdown()
             if attempt == tries:
                 raise
             print(f"local Ray did not start ({exc}); retrying", file=sys.stderr)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C raises ``KeyboardInterrupt``."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def catch_sigterm() -> Any:
+    """Make SIGTERM raise :class:`Terminated`; returns the previous handler.
+
+    Ray's ``init`` installs its own (``sys.exit`` plus a native stack dump from its core
+    worker), so this is called again after Ray starts. ``None`` off the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def map_stage(ds: Any, call: StageCall, runtime_env: dict[str, Any] | None = None) -> Any:
@@ -81,11 +135,10 @@ def run_ray(
 
     started = False
     if not ray.is_initialized():
-        if ray_config.address:
-            ray.init(address=ray_config.address, include_dashboard=False, log_to_driver=False)
-        else:
-            start_local_ray(ray_config.num_cpus, ray_config.num_gpus, ray_config.object_store_mb)
+        kwargs = ray_init_kwargs(ray_config)
+        _init(kwargs, tries=3 if kwargs["address"] == "local" else 1)
         started = True
+        catch_sigterm()  # stop as cleanly as on Ctrl-C: Ray's handler dumps a native stack
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = ray_config.progress_bars

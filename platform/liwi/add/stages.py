@@ -16,7 +16,6 @@ import json
 import pickle
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,7 +28,9 @@ from liwi.add.base import (
     SKIPPED,
     TABLES,
     Batch,
+    PackedStack,
     Row,
+    RunContext,
     Stage,
     StageResources,
     batch_len,
@@ -44,17 +45,22 @@ if TYPE_CHECKING:
 
 # -- ReadDecode --------------------------------------------------------------------------
 
+INPUT_COLUMNS = ("path", "problem")  # the driver's items: a lake path, why it cannot be read
+
 
 class ReadDecode(Stage):
     """Read the file's bytes from the lake and decode them (one bad file = one error row).
 
     Rows whose ``sample_id`` is in ``skip_ids`` (already in an output table) become
-    ``status="skipped"`` without decoding.
+    ``status="skipped"`` without decoding. A row whose ``problem`` the driver already knows
+    (a broken link, a duplicate, …) is not read: it becomes an error row with that reason,
+    under an id made from its path (skipped too when a former run wrote it).
     """
 
     name = "read_decode"
     resources = StageResources(batch_size=8, num_cpus=0.25)
-    reads = ("path",)
+    reads = INPUT_COLUMNS
+    drops = ("problem",)
     writes = (
         "source_uri",
         "sample_id",
@@ -83,13 +89,13 @@ class ReadDecode(Stage):
         self.lake = None
 
     @classmethod
-    def options(cls, config: DecomposeConfig, skip_ids: set[str]) -> dict[str, Any]:
+    def options(cls, config: DecomposeConfig, run: RunContext) -> dict[str, Any]:
         return {
             "lake_uri": config.input,
             "s3_endpoint": config.s3_endpoint,
             "max_side": config.max_side,
             "max_pixels": config.max_pixels,
-            "skip_ids": sorted(skip_ids),
+            "skip_ids": sorted(run.skip_ids),
         }
 
     def _setup(self) -> None:
@@ -108,11 +114,13 @@ class ReadDecode(Stage):
 
         path = str(row["path"])
         row["source_uri"] = self.lake.uri_of(path)
+        row["sample_id"] = _path_id(path)  # until the bytes are read
+        if row.get("problem"):
+            return self._unread(row, str(row["problem"]))
         try:
             data = self.lake.read_bytes(path)
         except Exception as exc:  # noqa: BLE001
-            row["sample_id"] = _path_id(path)
-            raise RuntimeError(f"cannot read: {exc}") from exc
+            return self._unread(row, f"cannot read: {exc}")
         row["sample_id"] = sample_id_for(data)
         if row["sample_id"] in self.skip_ids:
             row["status"] = SKIPPED
@@ -123,7 +131,15 @@ class ReadDecode(Stage):
         row["height"], row["width"] = image.shape[:2]
         return row
 
+    def _unread(self, row: Row, reason: str) -> Row:
+        """A file that cannot be read: an error row once, skipped on later runs."""
+        if row["sample_id"] in self.skip_ids:
+            row["status"] = SKIPPED
+            return row
+        raise RuntimeError(reason)
+
     def finish_row(self, row: Row) -> Row:
+        row.pop("problem", None)
         row.setdefault("source_uri", str(row["path"]))
         row.setdefault("sample_id", _path_id(str(row["path"])))
         row.setdefault("reasons", "[]")
@@ -176,35 +192,6 @@ def decode_for_layers(data: bytes, max_side: int, max_pixels: int) -> tuple[np.n
 # -- Decompose ---------------------------------------------------------------------------
 
 
-@dataclass
-class PackedStack:
-    """A layer stack quantised to uint8 (what the tables store), compact between stages."""
-
-    background: np.ndarray  # H×W×3 uint8
-    objects: list[tuple[np.ndarray, np.ndarray, str]]  # (rgba uint8, shadow uint8, label)
-
-    @classmethod
-    def pack(cls, stack: Any) -> PackedStack:
-        from liwi.imageio import to_uint8
-
-        return cls(
-            to_uint8(stack.background),
-            [(to_uint8(o.rgba), to_uint8(o.shadow), o.label) for o in stack.objects],
-        )
-
-    def unpack(self) -> Any:
-        from liwi.imageio import to_float
-        from liwi.layers import LayerStack, ObjectLayer
-
-        return LayerStack(
-            background=to_float(self.background),
-            objects=[
-                ObjectLayer(rgba=to_float(r), shadow=to_float(s), label=lab)
-                for r, s, lab in self.objects
-            ],
-        )
-
-
 def limit_threads(n: int | None) -> None:
     """Cap the thread pools of OpenCV, numba (pymatting) and torch (if loaded) at ``n``.
 
@@ -250,7 +237,7 @@ class Decompose(Stage):
         self.agent = None
 
     @classmethod
-    def options(cls, config: DecomposeConfig, skip_ids: set[str]) -> dict[str, Any]:
+    def options(cls, config: DecomposeConfig, run: RunContext) -> dict[str, Any]:
         return {
             "agent": config.agent.model_dump(),
             "curator": config.curator.model_dump(),
@@ -307,7 +294,7 @@ class Curate(Stage):
         self.curator = None
 
     @classmethod
-    def options(cls, config: DecomposeConfig, skip_ids: set[str]) -> dict[str, Any]:
+    def options(cls, config: DecomposeConfig, run: RunContext) -> dict[str, Any]:
         return {"curator": config.curator.model_dump(), "verify": config.verify}
 
     def _setup(self) -> None:
@@ -418,15 +405,20 @@ class WriteParts(Stage):
     handles = (OK, REJECTED, ERROR)
     fused = False  # its own pool: it batches more rows per part than the fused stages
 
-    def __init__(self, output_uri: str, s3_endpoint: str | None = None):
+    def __init__(self, output_uri: str, s3_endpoint: str | None = None, run_id: str = "run"):
         super().__init__()
         self.output_uri = output_uri
         self.s3_endpoint = s3_endpoint
+        self.run_id = run_id  # part names: part-<run_id>-<hash of the rows' ids and sources>
         self.lake = None
 
     @classmethod
-    def options(cls, config: DecomposeConfig, skip_ids: set[str]) -> dict[str, Any]:
-        return {"output_uri": config.output, "s3_endpoint": config.s3_endpoint}
+    def options(cls, config: DecomposeConfig, run: RunContext) -> dict[str, Any]:
+        return {
+            "output_uri": config.output,
+            "s3_endpoint": config.s3_endpoint,
+            "run_id": run.run_id,
+        }
 
     def _setup(self) -> None:
         from liwi.lake import Lake, S3Options
@@ -445,7 +437,7 @@ class WriteParts(Stage):
         from liwi.table import write_table
 
         for status, table_rows in sorted(groups.items()):
-            write_table(table_rows, self.lake.child(TABLES[status]))
+            write_table(table_rows, self.lake.child(TABLES[status]), name=self.part(table_rows))
         for row in rows:
             row["summary"] = json.dumps(summarize(row))
             for heavy in self.drops:
@@ -454,6 +446,13 @@ class WriteParts(Stage):
         for row in rows:
             row[f"t_{self.name}"] = per_row
         return rows_to_batch(rows)
+
+    def part(self, rows: list[Row]) -> str:
+        """This batch's part name: unique per batch and run, the same when Ray retries it."""
+        from liwi.table import part_name
+
+        keys = [f"{r['sample_id']}|{r['source_uri']}" for r in rows]
+        return f"{self.run_id}-{part_name(keys)}"
 
 
 def summarize(row: Row) -> dict[str, Any]:

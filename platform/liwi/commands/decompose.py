@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from liwi.add.driver import DecomposeConfig, format_summary
+    from liwi.add.driver import DecomposeConfig, JobInterrupted, format_summary
     from liwi.add.driver import run as run_job
 
     overrides = {
@@ -33,7 +34,12 @@ def run(args: argparse.Namespace) -> int:
     if args.ray_address:
         ray = config.ray.model_copy(update={"address": args.ray_address})
         config = config.model_copy(update={"ray": ray})
-    summary = run_job(config)
+    try:
+        summary = run_job(config)
+    except JobInterrupted as exc:  # Ctrl-C or SIGTERM: what was written, then 130 / 143
+        print(format_summary(exc.summary))
+        print(f"liwi decompose: {exc}", file=sys.stderr)
+        return 128 + exc.signum
     print(format_summary(summary))
     print(json.dumps({k: summary[k] for k in ("inputs", "counts", "images_per_second")}))
-    return 0 if summary["unaccounted"] == 0 else 1
+    return 0 if summary["unaccounted"] == 0 and not summary["ids_written_twice"] else 1
