@@ -170,7 +170,9 @@ def decode_for_layers(data: bytes, max_side: int, max_pixels: int) -> tuple[np.n
 
     from liwi.imageio import encode_png, open_image, pil_to_rgb, to_uint8
 
-    img = open_image(data, max_pixels=max_pixels)
+    # decode big photos already reduced (JPEG DCT scaling / 8-bit resize) to twice the
+    # layers' side, so no full-size copy of a huge image is ever made
+    img = open_image(data, max_pixels=max_pixels, work_pixels=4 * max_side * max_side)
     rgb = to_uint8(pil_to_rgb(img))
     h, w = rgb.shape[:2]
     scale = min(1.0, max_side / max(h, w))
