@@ -40,7 +40,7 @@ def train_variant(base_yaml: str, variant: str, args) -> Path:
         data = data.model_copy(update={"degrade_prob": 0.0})
     cfg = base.model_copy(
         update={
-            "table": args.table,
+            "tables": args.table,
             "out": str(out),
             "steps": args.steps,
             "max_minutes": args.max_minutes,

@@ -68,8 +68,12 @@ def _staging_repo(root: Path, s3_root: str, eval_out: Path) -> Path:
     shutil.copytree(REPO / "jobs", root / "jobs", ignore=shutil.ignore_patterns("__pycache__"))
     cfg = root / "e2e"
     cfg.mkdir()
+    # cluster workers read the pretrained prior from the lake (`liwi weights push`), not
+    # from a cache on the submitting machine
+    prior = f"{s3_root}/weights/u2netp.onnx"
     decompose = yaml.safe_load((REPO / "jobs/configs/decompose.yaml").read_text())
     decompose.update(runner="ray", max_side=256, report=False)
+    decompose["agent"]["tools"]["segment"]["config"] = {"weight": prior}
     (cfg / "decompose.yaml").write_text(yaml.safe_dump(decompose))
     train = {
         "tables": [f"{s3_root}/add/layers"],
@@ -104,6 +108,7 @@ def _staging_repo(root: Path, s3_root: str, eval_out: Path) -> Path:
     (cfg / "train.yaml").write_text(yaml.safe_dump(train))
     evaluate = {
         "model": f"models:/{MODEL_NAME}@candidate",
+        "prior": prior,
         "tables": [f"{s3_root}/add/layers"],
         "split": None,
         "out": str(eval_out),
@@ -204,6 +209,7 @@ def test_end_to_end_on_real_servers(tmp_path, monkeypatch, capsys):
             for photo in photos:
                 lake.write_bytes(lake.path(photo.name), photo.read_bytes())
             assert len(lake.list_images()) == N_PHOTOS
+            assert liwi(["weights", "push", "u2netp", f"{s3_root}/weights"]) == 0
 
         with capsys.disabled(), phases("decompose job (S3 → Parquet on S3)"):
             _submit(

@@ -29,7 +29,6 @@ def test_identity_is_the_input_as_background(image):
 
 def test_classical_chain_peels_an_object_and_recomposes_the_input(image):
     method = classical_method()
-    assert method is not None, "liwi.tools (classical backends) must be importable here"
     stack = method.decompose(image, 2)
     assert stack.n_layers == 2
     assert stack.objects[0].alpha[20:28, 26:38].mean() > 0.8  # found the red square
@@ -49,5 +48,5 @@ def test_prior_baseline_finds_the_object_without_a_shadow(image):
     obj = stack.objects[0]
     assert obj.alpha[20:28, 26:38].mean() > 0.8  # the red square
     assert obj.attenuation.min() == 1.0  # the prior has no shadow
-    methods, notes = build_methods(None, ["identity", "prior"])
-    assert [m.name for m in methods] == ["model", "identity", "prior"] and notes == []
+    methods = build_methods(None, ["identity", "prior"])
+    assert [m.name for m in methods] == ["model", "identity", "prior"]

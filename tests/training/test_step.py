@@ -37,7 +37,7 @@ def test_local_loop_writes_checkpoint_history_and_plot(tmp_path):
 
     table = write_toy_table(str(tmp_path / "table"), n=20, size=40, seed=1)
     cfg = TrainLocalConfig(
-        table=table,
+        tables=[table],
         out=str(tmp_path / "run" / "m.pt"),
         preset="tiny",
         model={"resolution": 32},
@@ -69,6 +69,6 @@ def test_shipped_training_yaml_loads(tmp_path):
         cfg = TrainLocalConfig.from_yaml(path)
         assert cfg.data.crop % preset(cfg.preset, **cfg.model).multiple == 0
     bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({"table": "x", "learning_rate": 1}))
+    bad.write_text(yaml.safe_dump({"tables": ["x"], "learning_rate": 1}))
     with pytest.raises(ValueError, match="learning_rate"):
         TrainLocalConfig.from_yaml(bad)

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = TrainLocalConfig.from_yaml(
         args.config,
-        table=args.table,
+        tables=args.table,
         out=args.out,
         steps=args.steps,
         max_minutes=args.max_minutes,

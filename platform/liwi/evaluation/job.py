@@ -30,6 +30,7 @@ from pydantic import Field
 
 from liwi.config import JobConfig
 from liwi.tracking import TrackingConfig
+from liwi.weights import DEFAULT_WEIGHT
 
 MASK_ONLY = "mask_only"  # row score flag: only the foreground mask is ground truth
 ALL = "all"  # the pooled group of every layer count
@@ -39,6 +40,9 @@ class EvaluateConfig(JobConfig):
     """``liwi evaluate`` / ``jobs/evaluate.py`` (YAML under ``jobs/configs/``)."""
 
     model: str | None = None  # checkpoint / lake / models:/ URI; None = the shipped model
+    # the model's salient prior (and the `prior` baseline's): a weight name, a lake URI
+    # (cluster workers read the lake) or None for the network alone
+    prior: str | None = DEFAULT_WEIGHT
     tables: list[str] = Field(min_length=1)  # layer tables (folders or s3://…)
     split: str | None = "test"  # rows of this split (None = every ok row)
     out: str = "runs/eval"  # report folder
@@ -219,7 +223,7 @@ def run(cfg: EvaluateConfig, progress: bool = True) -> dict[str, Any]:
 
     t0 = time.monotonic()
     rows = load_rows(cfg)
-    methods, notes = build_methods(cfg.model, cfg.baselines, device=cfg.device)
+    methods = build_methods(cfg.model, cfg.baselines, device=cfg.device, prior=cfg.prior)
     scored = score_rows(rows, methods, cfg.max_merges, cfg.hce, progress)
     results, seconds, groups = scored["results"], scored["seconds"], scored["groups"]
     report: dict[str, Any] = {
@@ -230,7 +234,6 @@ def run(cfg: EvaluateConfig, progress: bool = True) -> dict[str, Any]:
         "samples_per_layers": {g: groups.count(g) for g in sorted(set(groups))},
         "methods": {m.name: m.description for m in methods},
         "seconds_per_image": {k: v / len(rows) for k, v in seconds.items()},
-        "notes": notes,
         "headline": headline(results),
         "results": results,
         "config": cfg.to_dict(),

@@ -9,8 +9,7 @@ Each method maps a flat RGB image to a :class:`~liwi.layers.LayerStack` with at 
 * ``prior`` — the pretrained salient-object prior alone (U²-Netp: objects with the
   photo's colours, no shadow, background inpainted; :class:`liwi.decomposers.PriorDecomposer`);
 * ``classical`` — the classical ADD tool chain of :mod:`liwi.tools` (saliency
-  segmentation, matting, inpainting, shadow extraction), peeling like the model;
-  skipped with a note when those tools are not installed.
+  segmentation, matting, inpainting, shadow extraction), peeling like the model.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from liwi.layers import LayerStack
+from liwi.weights import DEFAULT_WEIGHT
 
 Decompose = Callable[[np.ndarray, int], LayerStack]
 BASELINES = ("identity", "classical", "prior")
@@ -42,10 +42,15 @@ def identity_method() -> Method:
     return Method("identity", decompose, "background = input, no objects, no shadow")
 
 
-def model_method(uri: str | None, device: str | None = None, name: str = "model") -> Method:
+def model_method(
+    uri: str | None,
+    device: str | None = None,
+    name: str = "model",
+    prior: str | None = DEFAULT_WEIGHT,
+) -> Method:
     from liwi.predictor import Predictor
 
-    predictor = Predictor.from_uri(uri, device=device)
+    predictor = Predictor.from_uri(uri, device=device, prior=prior)
 
     def decompose(image: np.ndarray, max_layers: int) -> LayerStack:
         return predictor.decompose(image, max_layers=max_layers)
@@ -56,7 +61,7 @@ def model_method(uri: str | None, device: str | None = None, name: str = "model"
 def prior_method(weight: str | None = None, device: str | None = None) -> Method:
     from liwi.decomposers import PriorDecomposer
 
-    prior = PriorDecomposer(weight or "u2netp", device=device)
+    prior = PriorDecomposer(weight or DEFAULT_WEIGHT, device=device)
 
     def decompose(image: np.ndarray, max_layers: int) -> LayerStack:
         return prior.decompose(image, max_layers=max_layers)
@@ -64,22 +69,19 @@ def prior_method(weight: str | None = None, device: str | None = None) -> Method
     return Method("prior", decompose, f"pretrained salient prior alone ({prior.source})")
 
 
-def classical_method() -> Method | None:
-    """The classical ADD tool chain, peeling like the model; None without :mod:`liwi.tools`.
+def classical_method() -> Method:
+    """The classical ADD tool chain, peeling like the model.
 
     Per pass: segment (the most salient candidate) → refine_alpha → inpaint the object
     away → extract_shadow (shadow layer + shadow-free background); the next pass runs on
     that background.
     """
-    try:
-        from liwi.tools.inpaint import InpaintInput
-        from liwi.tools.matting import MattingInput
-        from liwi.tools.registry import get_tool
-        from liwi.tools.segment import SegmentInput
-        from liwi.tools.shadow import ShadowInput
-    except ImportError:
-        return None
     from liwi.layers import ObjectLayer
+    from liwi.tools.inpaint import InpaintInput
+    from liwi.tools.matting import MattingInput
+    from liwi.tools.registry import get_tool
+    from liwi.tools.segment import SegmentInput
+    from liwi.tools.shadow import ShadowInput
 
     segment, refine = get_tool("segment"), get_tool("refine_alpha")
     inpaint, shadow = get_tool("inpaint"), get_tool("extract_shadow")
@@ -103,25 +105,21 @@ def classical_method() -> Method | None:
 
 
 def build_methods(
-    model_uri: str | None, baselines: list[str], device: str | None = None
-) -> tuple[list[Method], list[str]]:
-    """The model plus the requested baselines; notes on baselines that are unavailable."""
+    model_uri: str | None,
+    baselines: list[str],
+    device: str | None = None,
+    prior: str | None = DEFAULT_WEIGHT,
+) -> list[Method]:
+    """The model (with ``prior``, None = the network alone) plus the requested baselines."""
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:  # fail before loading anything
         raise ValueError(f"unknown baseline(s) {unknown} (choose from {list(BASELINES)})")
-    methods = [model_method(model_uri, device=device)]
-    notes = []
+    methods = [model_method(model_uri, device=device, prior=prior)]
     for name in baselines:
         if name == "identity":
             methods.append(identity_method())
         elif name == "prior":
-            methods.append(prior_method(device=device))
+            methods.append(prior_method(prior, device=device))
         else:  # classical
-            m = classical_method()
-            if m is None:
-                notes.append(
-                    "classical baseline skipped: liwi.tools (classical backends) not available"
-                )
-            else:
-                methods.append(m)
-    return methods, notes
+            methods.append(classical_method())
+    return methods

@@ -37,7 +37,6 @@ def markdown(report: dict[str, Any]) -> str:
         + ")",
         "- methods: " + "; ".join(f"**{k}** ({v})" for k, v in report["methods"].items()),
     ]
-    lines += [f"- note: {n}" for n in report["notes"]]
     lines += ["", "## Headline (model, all samples)", ""]
     lines += _table(["metric", "value"], [[k, v] for k, v in report["headline"].items()])
     lines += ["", "## Layers: RGB L1 ↓ / Alpha soft IoU ↑ by allowed merges", ""]

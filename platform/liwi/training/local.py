@@ -23,7 +23,7 @@ from liwi.training.data import DataConfig
 class TrainLocalConfig(JobConfig):
     """Config of the local training loop (YAML under ``jobs/configs/``)."""
 
-    table: str | list[str]  # layer table URI(s) (folder or s3://…) with train/val splits
+    tables: list[str] = Field(min_length=1)  # layer tables (folder or s3://…), train/val splits
     out: str = "runs/local/liwi.pt"  # checkpoint path; history/plot go beside it
     preset: str = "cpu-small"  # model preset (liwi.model.config.PRESETS)
     model: dict[str, Any] = Field(default_factory=dict)  # overrides of the preset's fields
@@ -101,8 +101,8 @@ def run(cfg: TrainLocalConfig, progress: bool = True) -> Path:
     if cfg.data.crop % model.config.multiple:
         raise ValueError(f"data.crop {cfg.data.crop} must be a multiple of {model.config.multiple}")
     model = model.to(device)
-    train = rows_from_table(cfg.table, split="train")
-    val = rows_from_table(cfg.table, split="val") or train[: cfg.val_samples]
+    train = rows_from_table(cfg.tables, split="train")
+    val = rows_from_table(cfg.tables, split="val") or train[: cfg.val_samples]
     ds = StackDataset(train, cfg.data, seed=cfg.seed)
     opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
     out = Path(cfg.out)
