@@ -38,6 +38,4 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate(cfg)
     print(json.dumps(report["headline"], indent=2))
     print(f"report: {report['files']['markdown']}")
-    for note in report["notes"]:
-        print(f"note: {note}")
     return 0
