@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from liwi import __version__
 from liwi.layer_pack import PackedStack
 from liwi.serving import encoders
+from liwi.serving.recompose import RECOMPOSE_REQUEST_BODY, read_form, recompose_png
 from liwi.serving.requests import ApiError, DecomposeJob, job_from_form, job_from_json
 from liwi.serving.schemas import (
     MEDIA_TYPES,
@@ -335,6 +336,32 @@ def create_app(settings: ServeAppArgs, backend: ModelBackend) -> FastAPI:
             return json_response(body, headers=headers)
         headers["Content-Disposition"] = f'attachment; filename="{filename}"'
         return Response(data, media_type=media_type, headers=headers)
+
+    @app.post(
+        "/v1/recompose",
+        tags=["edit"],
+        dependencies=[Depends(require_key)],
+        openapi_extra={"requestBody": RECOMPOSE_REQUEST_BODY},
+        responses={
+            200: {
+                "description": "The edited stack recomposed, as PNG.",
+                "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            **{k: v for k, v in ERROR_RESPONSES.items() if k not in (503, 504)},
+        },
+    )
+    async def recompose(request: Request) -> Response:
+        """Apply edit ops (``docs/editing.md``) to a layers ZIP and answer the finished PNG.
+
+        ``multipart/form-data``: file ``layers`` (the ``format=zip`` answer or a zipped
+        ``liwi predict`` folder), field ``ops`` (the versioned ops JSON).
+        """
+        fields = await read_form(request, settings, files=("layers",), texts=("ops",))
+        async with decode_slots:
+            png = await run_in_threadpool(
+                recompose_png, fields["layers"], fields["ops"], settings.max_pixels
+            )
+        return Response(png, media_type="image/png")
 
     # Make the JSON request/response schemas appear in components for the $refs above.
     app.openapi_schema = None
