@@ -3,8 +3,10 @@
     PYTHONPATH=platform python benchmarks/serve_latency.py [--model URI] [--quick]
 
 1. In-process baseline: the Predictor called directly (decompose only, and the whole
-   request path without HTTP: PNG decode → decompose → JSON encode), concurrency 1/4/8.
-2. The Serve app over HTTP (format=json, 512×512), one model replica, concurrency 1/4/8:
+   request path without HTTP: PNG decode → decompose → crop → encode), concurrency 1/4/8;
+   crop + encode alone at concurrency 1.
+2. The Serve app over HTTP (``--format json|zip``, 512×512), one model replica,
+   concurrency 1/4/8 (server timings from the ``Server-Timing`` header):
    p50/p99 latency and throughput; Serve's added p50 = HTTP p50 − in-process path p50.
 3. Batching on (max_batch_size 8) vs off (1) at concurrency 8.
 4. Autoscaling: min 1 / max 2 replicas under bounded sustained load, then idle; the
@@ -112,29 +114,40 @@ class Load:
 # -- in-process ---------------------------------------------------------------------------
 
 
-def in_process_callers(model_uri: str | None, png: bytes):
-    """``predict_only`` and ``full_path`` (decode → decompose → JSON), one torch thread."""
+def in_process_callers(model_uri: str | None, png: bytes, fmt: str = "json"):
+    """``predict_only``, ``full_path`` (decode → decompose → crop → encode ``fmt``) and
+    ``encode_only`` (crop → encode a ready stack), one torch thread."""
     import torch
 
     from liwi.imageio import decode_rgb
     from liwi.predictor import Predictor
-    from liwi.serving.encoders import stack_to_json
+    from liwi.serving.encoders import encode_stack, stack_to_json
+    from liwi.serving.wire import pack_stack
 
     torch.set_num_threads(1)  # a model replica gets one CPU (num_cpus: 1 → 1 torch thread)
     predictor = Predictor.from_uri(model_uri, device="cpu")
     image = decode_rgb(png)
-    predictor.decompose(image, max_layers=MAX_LAYERS)  # warm-up
+    ready = predictor.decompose(image, max_layers=MAX_LAYERS)  # warm-up
+
+    def encode(stack):
+        if fmt == "json":
+            json.dumps(stack_to_json(pack_stack(stack), {"uri": "bench"}))
+        else:
+            encode_stack(pack_stack(stack), fmt)
 
     def predict_only():
         predictor.decompose(image, max_layers=MAX_LAYERS)
         return {}
 
     def full_path():
-        stack = predictor.decompose(decode_rgb(png), max_layers=MAX_LAYERS)
-        json.dumps(stack_to_json(stack, {"uri": "bench"}))
+        encode(predictor.decompose(decode_rgb(png), max_layers=MAX_LAYERS))
         return {}
 
-    return predict_only, full_path
+    def encode_only():
+        encode(ready)
+        return {}
+
+    return predict_only, full_path, encode_only
 
 
 # -- Serve --------------------------------------------------------------------------------
@@ -181,8 +194,18 @@ def serve_config(port: int, apps: list[dict]) -> dict:
     return apply_overrides(config)
 
 
-def http_caller(url: str, png: bytes):
-    """POST the photo (multipart, format=json); returns the server's timings or None."""
+def parse_server_timing(header: str) -> dict[str, float]:
+    """``decode;dur=12.5, model;dur=40`` → ``{"decode": 12.5, "model": 40.0}``."""
+    out = {}
+    for part in header.split(","):
+        name, _, dur = part.strip().partition(";dur=")
+        if dur:
+            out[name] = float(dur)
+    return out
+
+
+def http_caller(url: str, png: bytes, fmt: str = "json"):
+    """POST the photo (multipart, format ``fmt``); returns the server's timings or None."""
     import requests
 
     local = threading.local()
@@ -193,36 +216,40 @@ def http_caller(url: str, png: bytes):
         resp = session.post(
             url + "/v1/decompose",
             files={"image": ("bench.png", png, "image/png")},
-            data={"max_layers": str(MAX_LAYERS)},
+            data={"max_layers": str(MAX_LAYERS), "format": fmt},
             timeout=300,
         )
         if resp.status_code != 200:
             return None
-        return resp.json()["timings_ms"]
+        return parse_server_timing(resp.headers.get("Server-Timing", ""))
 
     return call
 
 
-def bench_latency(model_uri, png, levels, n, rounds, max_s, port) -> dict:
+def bench_latency(model_uri, png, levels, n, rounds, max_s, port, fmt="json") -> dict:
     """In-process vs HTTP per concurrency, and batching on vs off at 8, in interleaved
     rounds so that load from other processes on a shared machine hits all sides alike."""
     from liwi.serving.runner import start
 
-    predict_only, full_path = in_process_callers(model_uri, png)
+    predict_only, full_path, encode_only = in_process_callers(model_uri, png, fmt)
     config = serve_config(
         port, [serve_app(model_uri, 8, "on", "/on"), serve_app(model_uri, 1, "off", "/off")]
     )
     start(config, num_cpus=4)
     base = f"http://{HOST}:{port}"
-    on, off = http_caller(base + "/on", png), http_caller(base + "/off", png)
+    on, off = http_caller(base + "/on", png, fmt), http_caller(base + "/off", png, fmt)
     for call in (on, off, on, off):
         call()  # warm-up both replicas
     out: dict = {}
     per_round = max(1, n // rounds)
     for c in levels:
         loads = {"predict": Load(), "path": Load(), "http": Load()}
+        if c == 1:
+            loads["encode"] = Load()  # in-process crop + encode of a ready stack
         for _ in range(rounds):
             k = per_round * (1 if c == 1 else 2)
+            if c == 1:
+                loads["encode"].run(encode_only, c, k, max_s)
             loads["predict"].run(predict_only, c, k, max_s)
             loads["path"].run(full_path, c, k, max_s)
             loads["http"].run(on, c, k, max_s)
@@ -386,6 +413,7 @@ def main(argv=None) -> int:
     parser.add_argument("--idle-seconds", type=float, default=45, help="autoscaling idle cap")
     parser.add_argument("--quick", action="store_true", help="few requests, for a smoke run")
     parser.add_argument("--skip-autoscaling", action="store_true")
+    parser.add_argument("--format", choices=("json", "zip"), default="json", help="answer format")
     args = parser.parse_args(argv)
     if args.quick:
         args.requests, args.rounds, args.load_seconds, args.idle_seconds = 3, 1, 20, 30
@@ -405,8 +433,16 @@ def main(argv=None) -> int:
         "load_average_at_start": os.getloadavg(),
     }
     try:
+        results["format"] = args.format
         results["latency"] = bench_latency(
-            model_uri, png, (1, 4, 8), args.requests, args.rounds, args.max_seconds, args.port
+            model_uri,
+            png,
+            (1, 4, 8),
+            args.requests,
+            args.rounds,
+            args.max_seconds,
+            args.port,
+            args.format,
         )
         if not args.skip_autoscaling:
             results["autoscaling"] = bench_autoscaling(
@@ -440,7 +476,10 @@ def markdown(r: dict) -> str:
             f" | {h.get('p50_ms')} / {h.get('p99_ms')} | {q.get('throughput_rps')} "
             f"| {h.get('throughput_rps')} | {o.get('p50_ms')} |"
         )
+    enc = lat.get("encode_c1", {})
     rows += [
+        "",
+        f"In-process crop + encode ({r.get('format', 'json')}) p50: {enc.get('p50_ms')} ms.",
         "",
         "Server-side split (p50 ms): "
         + json.dumps({k: v for k, v in lat.items() if k.startswith("overhead")}),

@@ -127,3 +127,59 @@ def test_folder_round_trip_and_cli(tmp_path):
     np.testing.assert_allclose(decode_rgb(out.read_bytes()), expected, atol=1 / 255 + 1e-6)
     ops.write_text('{"version": 1, "ops": [{"op": "remove", "object": 9}]}')
     assert main(["edit", str(folder), "--ops", str(ops), "--out", str(out)]) == 2
+
+
+def test_zip_reader_matches_the_folder_reader(tmp_path):
+    from liwi.edits import read_layers_zip
+    from liwi.layer_export import to_zip
+
+    stack = make_stack()
+    folder = read_layers_folder(write_folder(stack, tmp_path / "layers"))
+    zipped = read_layers_zip(to_zip(stack, summaries=()))
+    assert [o.label for o in zipped.objects] == [o.label for o in folder.objects]
+    np.testing.assert_array_equal(zipped.composite(), folder.composite())
+    np.testing.assert_allclose(zipped.composite(), stack.composite(), atol=2 / 255)
+
+
+def test_old_full_size_folders_still_read(tmp_path):
+    """Folders written before layers were cropped: full-size RGBA PNGs, no x/y/mode."""
+    from liwi.imageio import encode_png
+
+    stack = make_stack()
+    manifest = stack.manifest()
+    for i, (layer, entry) in enumerate(zip(stack.layers(), manifest["layers"], strict=True)):
+        entry["file"] = f"{i:02d}_{layer.name}.png"
+        rgba = layer.rgba[..., :3] if layer.kind == "background" else layer.rgba
+        (tmp_path / entry["file"]).write_bytes(encode_png(rgba))
+    (tmp_path / "layers.json").write_text(json.dumps(manifest, default=str))
+    back = read_layers_folder(tmp_path)
+    np.testing.assert_allclose(back.composite(), stack.composite(), atol=2 / 255)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "words"),
+    [
+        (lambda files: files.pop("layers.json"), "no layers.json"),
+        (lambda files: files.pop("02_object_1.png"), "is missing"),
+        (lambda files: files.update({"layers.json": b"[1]"}), "not a layers manifest"),
+        (lambda files: files.update({"02_object_1.png": b"not a png"}), "02_object_1.png"),
+    ],
+)
+def test_bad_layer_zips_are_one_line_errors(mutate, words):
+    import io
+    import zipfile
+
+    from liwi.edits import read_layers_zip
+    from liwi.layer_export import export_files
+
+    files = export_files(make_stack(), ())
+    mutate(files)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    with pytest.raises(EditError, match=words) as info:
+        read_layers_zip(buf.getvalue())
+    assert "\n" not in str(info.value)
+    with pytest.raises(EditError, match="not a ZIP"):
+        read_layers_zip(b"PK\x03\x04 nothing")

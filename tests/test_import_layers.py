@@ -25,6 +25,7 @@ ROOMS: list[list[str]] = [
         "liwi.config",
         "liwi.paths",
         "liwi.layer_export",
+        "liwi.layer_pack",
         "liwi.chat",
         "liwi.weights",
         "liwi.edits",

@@ -48,12 +48,15 @@ class Decomposer(Protocol):
 class PriorDecomposer:
     """The salient prior alone: object alphas, the photo's colours, no shadow."""
 
-    def __init__(self, weight: str | None = DEFAULT_WEIGHT, device: str | None = None) -> None:
+    def __init__(
+        self, weight: str | None = DEFAULT_WEIGHT, device: str | None = None, salient: Any = None
+    ) -> None:
+        """``salient``: an already loaded SalientPrior to share (e.g. a Predictor's)."""
         from liwi.priors.salient import SalientPrior
         from liwi.weights import WeightsError
 
         try:
-            self.prior = SalientPrior(weight, device=device)
+            self.prior = salient if salient is not None else SalientPrior(weight, device=device)
         except WeightsError as exc:
             raise PredictorError(str(exc)) from exc
         self.source = f"prior:{self.prior.weight}"

@@ -277,33 +277,99 @@ def apply_edits(
 
 def read_layers_folder(folder: str | Path) -> LayerStack:
     """The stack in a folder written by ``liwi predict`` (``layers.json`` + layer PNGs)."""
-    from liwi.imageio import decode_rgb, decode_rgba
-
     root = Path(folder)
-    manifest_path = root / "layers.json"
-    if not manifest_path.is_file():
+
+    def read(name: str) -> bytes | None:
+        path = root / Path(name).name  # names only: never outside the folder
+        return path.read_bytes() if path.is_file() else None
+
+    if not (root / "layers.json").is_file():
         raise EditError(f"{root}: no layers.json (a folder written by `liwi predict` expected)")
-    manifest = json.loads(manifest_path.read_text())
-    background = None
-    rgba: dict[int, np.ndarray] = {}
-    shadows: dict[int, np.ndarray] = {}
-    labels = [o.get("label", "object") for o in manifest.get("objects", [])]
-    for entry in manifest.get("layers", []):
-        path = root / Path(entry["file"]).name  # names only: never outside the folder
-        if not path.is_file():
-            raise EditError(f"{root}: layer file {entry['file']} is missing")
-        data = path.read_bytes()
-        if entry["kind"] == "background":
-            background = decode_rgb(data)
-        elif entry["kind"] == "object":
-            rgba[int(entry["object_index"])] = decode_rgba(data)
-        else:
-            shadows[int(entry["object_index"])] = decode_rgba(data)
-    if background is None:
-        raise EditError(f"{root}: layers.json lists no background layer")
-    objects = []
-    for i in sorted(rgba):
-        sh = shadows.get(i, np.zeros_like(rgba[i]))
-        label = labels[i] if i < len(labels) else "object"
-        objects.append(ObjectLayer(rgba=rgba[i], shadow=sh, label=label))
-    return LayerStack(background=background, objects=objects, meta=manifest.get("meta", {}))
+    return read_layers(read, str(root))
+
+
+# Most members and bytes a layers ZIP may hold (a 64-layer stack holds ~70 files; ZIP
+# bombs are refused before anything is inflated).
+ZIP_MAX_MEMBERS = 256
+ZIP_MAX_BYTES = 1 << 30
+
+
+def read_layers_zip(
+    data: bytes, where: str = "layers ZIP", max_pixels: int = 64_000_000
+) -> LayerStack:
+    """The stack in a ZIP as ``liwi predict``'s folder or the API's ``format=zip`` holds it."""
+    import io
+    import zipfile
+
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise EditError(f"{where}: not a ZIP archive ({exc})") from None
+    infos = zf.infolist()
+    if len(infos) > ZIP_MAX_MEMBERS or sum(i.file_size for i in infos) > ZIP_MAX_BYTES:
+        raise EditError(f"{where}: more than {ZIP_MAX_MEMBERS} files or {ZIP_MAX_BYTES} bytes")
+    # Members by base name, as the folder reader does (no paths inside the archive).
+    members = {Path(i.filename).name: i for i in infos if not i.is_dir()}
+
+    def read(name: str) -> bytes | None:
+        info = members.get(Path(name).name)
+        if info is None:
+            return None
+        try:
+            return zf.read(info)
+        except (zipfile.BadZipFile, ValueError, NotImplementedError, RuntimeError) as exc:
+            raise EditError(f"{where}: cannot read {info.filename} ({exc})") from None
+
+    if "layers.json" not in members:
+        raise EditError(f"{where}: no layers.json (a ZIP written by `liwi predict` or the API)")
+    return read_layers(read, where, max_pixels)
+
+
+def read_layers(
+    read: Callable[[str], bytes | None], where: str, max_pixels: int = 64_000_000
+) -> LayerStack:
+    """The one parser of the layers format: ``read(name)`` gives a file's bytes (None if
+    missing). Cropped layers (``x``/``y``/``mode`` in ``layers.json``) and the older
+    full-size layout both load."""
+    from PIL import Image
+
+    from liwi.imageio import ImageDecodeError, open_image
+    from liwi.layer_pack import PackedLayer, PackedStack, unpack
+
+    try:
+        manifest = json.loads(read("layers.json") or b"")
+        entries = list(manifest["layers"])
+        width, height = int(manifest["width"]), int(manifest["height"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EditError(f"{where}: layers.json is not a layers manifest ({exc})") from None
+    if not (width > 0 and height > 0 and width * height <= max_pixels):
+        raise EditError(f"{where}: canvas {width}×{height} is empty or above {max_pixels} pixels")
+    layers = []
+    for entry in entries:
+        try:
+            kind, name = entry["kind"], str(entry["name"])
+            default = "RGB" if kind == "background" else "RGBA"
+            mode, x, y = entry.get("mode", default), int(entry.get("x", 0)), int(entry.get("y", 0))
+            index = None if entry.get("object_index") is None else int(entry["object_index"])
+            data = read(str(entry["file"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EditError(f"{where}: bad layer entry {entry!r:.80} ({exc})") from None
+        if data is None:
+            raise EditError(f"{where}: layer file {entry['file']} is missing")
+        if kind not in ("background", "object", "shadow") or mode not in ("RGB", "RGBA", "L"):
+            raise EditError(f"{where}: layer {name}: unknown kind {kind!r} or mode {mode!r}")
+        if (kind == "background") != (index is None):
+            raise EditError(f"{where}: layer {name}: object_index does not fit kind {kind!r}")
+        try:
+            img: Image.Image = open_image(data, max_pixels=max_pixels)
+            pixels = np.asarray(img.convert(mode), dtype=np.uint8)
+        except (ImageDecodeError, OSError, ValueError) as exc:
+            raise EditError(f"{where}: layer file {entry['file']}: {exc}") from None
+        if not (-width < x < width and -height < y < height):
+            raise EditError(f"{where}: layer {name}: offset ({x}, {y}) is off the canvas")
+        blend = "multiply" if kind == "shadow" else "normal"
+        layers.append(PackedLayer(name, kind, blend, index, x, y, pixels))
+    if not any(layer.kind == "background" for layer in layers):
+        raise EditError(f"{where}: layers.json lists no background layer")
+    manifest.setdefault("meta", {})
+    return unpack(PackedStack(width=width, height=height, layers=layers, manifest=manifest))

@@ -54,11 +54,28 @@ def decode_png(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)), dtype=np.float32) / 255.0
 
 
+def layer_rgba(layer: dict, width: int, height: int) -> np.ndarray:
+    """A cropped JSON layer on the full canvas as straight-alpha RGBA (PIL + numpy only).
+
+    Mode L is a grey shadow's attenuation S: the multiply layer black with alpha 1 − S.
+    """
+    px = decode_png(base64.b64decode(layer["png"]))
+    assert px.shape[:2] == (layer["height"], layer["width"]), (px.shape, layer["name"])
+    if layer["mode"] == "L":
+        px = np.dstack([np.zeros(px.shape + (3,), np.float32), 1.0 - px])
+    elif layer["mode"] == "RGB":
+        px = np.dstack([px[..., :3], np.ones(px.shape[:2], np.float32)])
+    out = np.zeros((height, width, 4), np.float32)
+    x, y = layer["x"], layer["y"]
+    out[y : y + px.shape[0], x : x + px.shape[1]] = px
+    return out
+
+
 def recompose(body: dict) -> np.ndarray:
-    """Composite the returned layer PNGs back to front with liwi.layers' math."""
+    """Composite the returned (cropped) layer PNGs back to front with liwi.layers' math."""
     out = None
     for layer in body["layers"]:
-        px = decode_png(base64.b64decode(layer["png"]))
+        px = layer_rgba(layer, body["width"], body["height"])
         if layer["kind"] == "background":
             out = px[..., :3]
         elif layer["blend"] == "multiply":

@@ -116,12 +116,19 @@ def test_multipart_json_layers_composite_back(server, auth, photo_png):
     assert kinds[0] == "background" and kinds.count("object") == body["n_layers"] - 1
     assert body["model"]["uri"] == str(server.checkpoint)
     assert body["manifest"]["n_layers"] == body["n_layers"]
-    # The layers, recomposed with our multiply/normal math, give the returned composite.
-    composite = decode_png(base64.b64decode(body["composite"]))
-    assert np.abs(recompose(body) - composite).max() <= 2 / 255
+    assert body["composite"] is None  # only on request
     timings = body["timings_ms"]
     assert set(timings) == {"decode", "model", "predict", "encode"}
     assert 0 < timings["predict"] <= timings["model"]
+    assert resp.headers["Server-Timing"].startswith("decode;dur=")
+    # Cropped layers, placed at their offsets and recomposed with our multiply/normal math,
+    # give the composite the server makes on request.
+    asked = post_form(server, auth, photo_png, max_layers="3", composite="true").json()
+    composite = decode_png(base64.b64decode(asked["composite"]))
+    assert np.abs(recompose(asked) - composite).max() <= 2 / 255
+    objects = [layer for layer in asked["layers"] if layer["kind"] == "object"]
+    assert objects and all(o["width"] * o["height"] < w * h for o in objects)  # cropped
+    assert {layer["mode"] for layer in asked["layers"] if layer["kind"] == "background"} == {"RGB"}
 
 
 def test_json_body_with_data_url_and_prompt(server, auth, photo_png):
@@ -162,11 +169,53 @@ def test_zip_format(server, auth, photo_png):
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"] == "application/zip"
     assert "layers.zip" in resp.headers["content-disposition"]
+    assert "predict;dur=" in resp.headers["Server-Timing"]
     with zipfile.ZipFile(io.BytesIO(resp.content)) as zf:
         names = set(zf.namelist())
         manifest = json.loads(zf.read("layers.json"))
-    assert {"00_background.png", "recomposed.png", "layers.json"} <= names
-    assert manifest["width"] == 96
+    assert names == {e["file"] for e in manifest["layers"]} | {"layers.json"}  # no extras
+    assert manifest["width"] == 96 and manifest["layout_version"] == 2
+    resp = post_form(server, auth, photo_png, format="zip", composite="1")
+    with zipfile.ZipFile(io.BytesIO(resp.content)) as zf:
+        assert "recomposed.png" in zf.namelist()
+
+
+def test_zip_answer_reads_back_as_the_json_layers(server, auth, photo_png):
+    from liwi.edits import read_layers_zip
+
+    body = post_form(server, auth, photo_png, composite="true").json()
+    stack = read_layers_zip(post_form(server, auth, photo_png, format="zip").content)
+    expected = decode_png(base64.b64decode(body["composite"]))
+    assert np.abs(stack.composite() - expected).max() <= 1 / 255 + 1e-6
+
+
+def test_prior_method_and_its_model_ref(server, auth, photo_png):
+    resp = post_form(server, auth, photo_png, method="prior", composite="true")
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["model"]["method"] == "prior" and body["model"]["prior"] == "u2netp"
+    assert body["manifest"]["meta"]["model"] == "prior:u2netp"
+    assert all(layer["kind"] != "shadow" for layer in body["layers"])  # the prior casts none
+    assert (
+        np.abs(recompose(body) - decode_png(base64.b64decode(body["composite"]))).max() <= 2 / 255
+    )
+    model = post_form(server, auth, photo_png).json()["model"]
+    assert model["method"] == "model" and model["uri"] == str(server.checkpoint)
+    info = requests.get(server.url + "/v1/models", headers=auth, timeout=10).json()["data"][0]
+    assert info["prior"] == "u2netp" and info["methods"] == ["model", "prior"]
+
+
+def test_add_method_is_422_naming_the_cli(server, auth, photo_png):
+    resp = post_form(server, auth, photo_png, method="add")
+    assert_error(resp, 422, "bad_method", "liwi predict --method add")
+    image = base64.b64encode(photo_png).decode()
+    resp = requests.post(
+        server.url + "/v1/decompose",
+        json={"image": image, "method": "nope"},
+        headers=auth,
+        timeout=30,
+    )
+    assert_error(resp, 422, "bad_method", "expected model or prior")
 
 
 def test_psd_format_composites_like_json(server, auth, photo_png):
@@ -175,7 +224,7 @@ def test_psd_format_composites_like_json(server, auth, photo_png):
     resp = post_form(server, auth, photo_png, format="psd")
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"] == "image/vnd.adobe.photoshop"
-    body = post_form(server, auth, photo_png).json()
+    body = post_form(server, auth, photo_png, composite="true").json()
     expected = decode_png(base64.b64decode(body["composite"]))
     assert np.abs(psd_composite(resp.content) - expected).mean() <= 2 / 255
 
@@ -407,12 +456,11 @@ def test_slow_body_is_408(server):
             b'{"image": "'
         )
         t0 = time.monotonic()
-        first = sock.recv(65536)
+        chunks = [sock.recv(65536)]
         waited = time.monotonic() - t0
-        data = first
-        while chunk := sock.recv(65536):  # headers and body may come in separate packets
-            data += chunk
-        reply = data.decode(errors="replace")
+        while chunks[-1]:  # headers and body may come in separate segments; it closes after
+            chunks.append(sock.recv(65536))
+        reply = b"".join(chunks).decode(errors="replace")
     assert reply.startswith("HTTP/1.1 408"), reply[:300]
     assert '"body_timeout"' in reply
     assert BODY_TIMEOUT_S - 0.5 <= waited < BODY_TIMEOUT_S + 30
@@ -420,7 +468,7 @@ def test_slow_body_is_408(server):
 
 def test_large_photo_comes_back_downscaled(server, auth):
     big = png_bytes(photo(800, 600))  # 480k pixels: under max_pixels, over work_pixels
-    resp = post_form(server, auth, big, prompt='{"box": [300, 200, 700, 560]}')
+    resp = post_form(server, auth, big, prompt='{"box": [300, 200, 700, 560]}', composite="true")
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert (body["input_width"], body["input_height"]) == (800, 600)

@@ -12,14 +12,30 @@ from liwi.serving.requests import ApiError
 from serving.serving_support import photo
 
 
+def bare_model(checkpoint, prior: str | None = "u2netp"):
+    """The plain class behind the Serve deployment, set up as ``__init__`` does (no Serve)."""
+    import threading
+
+    from liwi.serving.settings import ServeAppArgs
+
+    cls = LiwiModel.func_or_class
+    obj = cls.__new__(cls)
+    obj.settings = ServeAppArgs(model_uri=str(checkpoint), device="cpu", prior=prior)
+    obj.prior_ref = obj.settings.resolved_prior()
+    obj.decomposers, obj._build_lock = {}, threading.Lock()
+    obj.predictor = obj.decomposer("model")
+    obj.identity = describe_model(str(checkpoint))
+    return obj
+
+
 @pytest.fixture(scope="module")
 def model(tiny_checkpoint):
-    from liwi.predictor import Predictor
+    return bare_model(tiny_checkpoint, prior=None)
 
-    cls = LiwiModel.func_or_class  # the plain class behind the Serve deployment
-    obj = cls.__new__(cls)
-    obj.predictor = Predictor.from_uri(str(tiny_checkpoint), device="cpu")
-    return obj
+
+@pytest.fixture(scope="module")
+def model_with_prior(tiny_checkpoint):
+    return bare_model(tiny_checkpoint)
 
 
 def test_batch_groups_by_depth_and_isolates_a_bad_item(model):
@@ -32,12 +48,39 @@ def test_batch_groups_by_depth_and_isolates_a_bad_item(model):
         (img, Prompt(points=[(10.0, 12.0)]), 2),
     ]
     results = model._run_batch(jobs)
-    assert isinstance(results[2], ApiError) and results[2].status == 422
+    assert isinstance(results[2], ApiError) and results[2].status == 422, results[2]
     for i in (0, 1, 3):
         assert isinstance(results[i], LayerStack), results[i]
         assert results[i].size == (40, 48)
         assert results[i].n_layers <= jobs[i][2]
     assert results[1].meta["prompted"] and not results[0].meta["prompted"]
+
+
+def test_batch_groups_by_method_and_builds_the_prior_once(model_with_prior):
+    from liwi.decomposers import PriorDecomposer
+
+    m = model_with_prior
+    img = (photo(64, 48) * 255).astype(np.uint8)
+    jobs = [(img, None, 3, "prior"), (img, None, 3, "model"), (img, None, 2, "prior")]
+    results = m._run_batch(jobs)
+    assert all(isinstance(r, LayerStack) for r in results), results
+    assert results[0].meta["model"] == "prior:u2netp" and results[2].meta["model"] == "prior:u2netp"
+    assert results[1].meta["prior"] == "u2netp" and results[1].meta["model"] != "prior:u2netp"
+    assert all(not o.shadow[..., 3].any() for o in results[0].objects)  # the prior casts none
+    prior = m.decomposers["prior"]
+    assert isinstance(prior, PriorDecomposer) and prior.prior is m.predictor.prior  # shared
+    m._run_batch(jobs[:1])
+    assert m.decomposers["prior"] is prior  # built once
+    ref = m.model_ref("prior")
+    assert ref["method"] == "prior" and ref["prior"] == "u2netp" and ref["uri"] == "prior:u2netp"
+    assert m.model_ref()["method"] == "model"
+
+
+def test_prior_method_without_a_prior_is_422(model):
+    img = (photo(48, 40) * 255).astype(np.uint8)
+    out = model._run_batch([(img, None, 2, "prior"), (img, None, 2, "model")])
+    assert isinstance(out[0], ApiError) and out[0].code == "bad_method", out[0]
+    assert "prior: none" in out[0].message and isinstance(out[1], LayerStack)
 
 
 def test_prompt_conversion():
@@ -58,16 +101,20 @@ def test_describe_model_versions_files_by_content(tiny_checkpoint, tmp_path):
     assert a["uri"] == str(tiny_checkpoint) and b["source"] == str(copy)
 
 
-def test_wire_format_is_8bit_and_lossless_for_png_output(model):
+def test_wire_format_is_cropped_8bit_and_lossless_for_png_output(model_with_prior):
     import pickle
 
     from liwi.imageio import to_uint8
     from liwi.serving.wire import pack_stack, unpack_stack
 
-    stack = model.predictor.decompose(photo(64, 48), max_layers=3)
+    stack = model_with_prior.predictor.decompose(photo(64, 48), max_layers=3)
+    assert stack.objects, "the prior finds the disc"
     packed = pack_stack(stack)
-    assert len(pickle.dumps(packed)) < len(pickle.dumps(stack)) / 3
+    assert len(pickle.dumps(packed)) < len(pickle.dumps(stack)) / 4
     back = unpack_stack(packed)
     assert back.n_layers == stack.n_layers and back.meta == stack.meta
     for a, b in zip(back.layers(), stack.layers(), strict=True):
-        assert a.name == b.name and np.array_equal(to_uint8(a.rgba), to_uint8(b.rgba))
+        a8, b8 = to_uint8(a.rgba).astype(int), to_uint8(b.rgba).astype(int)
+        visible = b8[..., 3] > 0
+        assert a.name == b.name and np.abs(a8 - b8)[visible].max() <= 1
+    assert np.abs(back.composite() - stack.composite()).max() <= 1 / 255 + 1e-6

@@ -197,3 +197,29 @@ def test_large_photo_is_downscaled_with_its_prompt():
     job.prompt.validate(150, 200)
     with pytest.raises(ApiError, match="lies outside the 400×300 image"):
         job_from_form(big, '{"box": [0, 0, 401, 10]}', None, None, settings)
+
+
+def test_method_defaults_to_model_and_takes_prior():
+    image = base64.b64encode(PNG).decode()
+    assert job_from_json(json.dumps({"image": image}).encode(), SETTINGS).method == "model"
+    job = job_from_json(json.dumps({"image": image, "method": "prior"}).encode(), SETTINGS)
+    assert job.method == "prior"
+    assert job_from_form(PNG, None, None, None, SETTINGS, "prior").method == "prior"
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [("add", "liwi predict --method add"), ("ADD", "expected model or prior"), ("x", "'x'")],
+)
+def test_unserved_methods_are_422(value, words):
+    with pytest.raises(ApiError) as err:
+        job_from_form(PNG, None, None, None, SETTINGS, value)
+    assert err.value.status == 422 and err.value.code == "bad_method"
+    assert words in err.value.message
+
+
+def test_prior_none_means_no_prior():
+    assert ServeAppArgs(prior="none").resolved_prior() is None
+    assert ServeAppArgs(prior=None).resolved_prior() is None
+    assert ServeAppArgs().resolved_prior() == "u2netp"
+    assert ServeAppArgs(prior="s3://lake/w/u2net.onnx").resolved_prior() == "s3://lake/w/u2net.onnx"

@@ -60,7 +60,7 @@ def test_liwi_serve_with_the_shipped_model(tmp_path):
         resp = requests.post(
             url + "/v1/decompose",
             files={"image": ("photo.png", png_bytes(image), "image/png")},
-            data={"max_layers": "3", "prompt": json.dumps({"box": box})},
+            data={"max_layers": "3", "prompt": json.dumps({"box": box}), "composite": "true"},
             timeout=120,
         )
         assert resp.status_code == 200, resp.text

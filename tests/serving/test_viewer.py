@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from liwi.layers import multiply, over
-from serving.serving_support import API_KEY, decode_png, photo, png_bytes
+from serving.serving_support import API_KEY, layer_rgba, photo, png_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ def reference(body: dict, offsets, shadows: bool = True, hidden: frozenset = fro
     """What the canvas must show, composited with liwi.layers' multiply/normal math."""
     out = None
     for layer in body["layers"]:
-        px = decode_png(base64.b64decode(layer["png"]))
+        px = layer_rgba(layer, body["width"], body["height"])
         if layer["kind"] == "background":
             out = px[..., :3] if layer["name"] not in hidden else np.zeros_like(px[..., :3])
             continue
@@ -134,7 +134,8 @@ def test_viewer_end_to_end(server, browser, tmp_path):
     # 3. Drag the front object by its most opaque pixel; its shadow moves with it.
     top = n_objects - 1
     top_layer = next(x for x in body["layers"] if x["name"] == f"object_{top + 1}")
-    alpha = decode_png(base64.b64decode(top_layer["png"]))[..., 3]
+    assert top_layer["width"] < body["width"] or top_layer["height"] < body["height"]  # cropped
+    alpha = layer_rgba(top_layer, body["width"], body["height"])[..., 3]
     y, x = np.unravel_index(np.argmax(alpha), alpha.shape)
     assert alpha[y, x] > 0.3, "the front object has no pixel solid enough to grab"
     box = page.locator("#view").bounding_box()

@@ -24,11 +24,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from liwi import __version__
-from liwi.layers import LayerStack
+from liwi.layer_pack import PackedStack
 from liwi.serving import encoders
+from liwi.serving.recompose import RECOMPOSE_REQUEST_BODY, read_form, recompose_png
 from liwi.serving.requests import ApiError, DecomposeJob, job_from_form, job_from_json
 from liwi.serving.schemas import (
     MEDIA_TYPES,
+    SERVED_METHODS,
     DecomposeJSONRequest,
     DecomposeResponse,
     ErrorBody,
@@ -46,9 +48,9 @@ STATIC_DIR = resources.files("liwi.serving") / "static"
 class ModelBackend(Protocol):
     """What the HTTP layer needs from the model side (a Serve handle or in-process)."""
 
-    async def decompose(self, job: DecomposeJob) -> tuple[LayerStack, dict, dict[str, float]]:
-        """The stack, a model reference ``{"uri", "version"}`` and the model side's timings
-        (``{"predict": ms}``); may raise ApiError."""
+    async def decompose(self, job: DecomposeJob) -> tuple[PackedStack, dict, dict[str, float]]:
+        """The cropped 8-bit stack, a model reference ``{"uri", "version", "method",
+        "prior"}`` and the model side's timings (``{"predict": ms}``); may raise ApiError."""
 
     async def info(self) -> dict[str, Any]:
         """A :class:`ModelInfo` as a dict."""
@@ -122,7 +124,14 @@ def error_response(exc: ApiError) -> JSONResponse:
     )
 
 
-def json_response(body: dict[str, Any], status: int = 200) -> Response:
+def server_timing(timings_ms: dict[str, float]) -> str:
+    """The ``Server-Timing`` header (W3C): ``decode;dur=12.5, model;dur=…`` in ms."""
+    return ", ".join(f"{name};dur={ms:g}" for name, ms in timings_ms.items())
+
+
+def json_response(
+    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     """JSON that tolerates numpy scalars and other non-JSON values in manifests."""
 
     def fallback(value):
@@ -132,7 +141,9 @@ def json_response(body: dict[str, Any], status: int = 200) -> Response:
             return value.tolist()
         return str(value)
 
-    return Response(json.dumps(body, default=fallback), status, media_type="application/json")
+    return Response(
+        json.dumps(body, default=fallback), status, headers, media_type="application/json"
+    )
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -142,7 +153,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     415: {"model": ErrorBody, "description": "Not multipart/form-data or application/json."},
     422: {
         "model": ErrorBody,
-        "description": "Bad JSON (or nested too deep), form, image, prompt or max_layers.",
+        "description": "Bad JSON (or nested too deep), form, image, prompt, max_layers or method.",
     },
     503: {"model": ErrorBody, "description": "Queue full (see Retry-After) or model not ready."},
     504: {"model": ErrorBody, "description": "The decomposition ran past the request timeout."},
@@ -165,6 +176,8 @@ DECOMPOSE_REQUEST_BODY: dict[str, Any] = {
                     },
                     "max_layers": {"type": "integer"},
                     "format": {"type": "string", "enum": ["json", "zip", "psd"]},
+                    "method": {"type": "string", "enum": list(SERVED_METHODS)},
+                    "composite": {"type": "boolean", "description": "Add the recomposed image."},
                 },
             }
         },
@@ -299,29 +312,56 @@ def create_app(settings: ServeAppArgs, backend: ModelBackend) -> FastAPI:
         t0 = time.perf_counter()
         job = await read_job(request, settings, decode_slots)
         t1 = time.perf_counter()
-        stack, model_ref, model_timings = await with_timeout(
+        packed, model_ref, model_timings = await with_timeout(
             backend.decompose(job), settings.request_timeout_s
         )
         t2 = time.perf_counter()
         if job.format == "json":
-            body = await run_in_threadpool(encoders.stack_to_json, stack, model_ref)
+            body = await run_in_threadpool(encoders.stack_to_json, packed, model_ref, job.composite)
             body["input_width"], body["input_height"] = job.input_size
-            t3 = time.perf_counter()
-            body["timings_ms"] = {
-                "decode": round((t1 - t0) * 1e3, 2),
-                "model": round((t2 - t1) * 1e3, 2),  # queue + batch + predict + transfer
-                **model_timings,  # predict: the predictor's time for the request's batch
-                "encode": round((t3 - t2) * 1e3, 2),
-            }
-            return json_response(body)
-        data, media_type, filename = await run_in_threadpool(
-            encoders.encode_stack, stack, job.format
-        )
-        return Response(
-            data,
-            media_type=media_type,
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )
+        else:
+            data, media_type, filename = await run_in_threadpool(
+                encoders.encode_stack, packed, job.format, job.composite
+            )
+        t3 = time.perf_counter()
+        timings = {
+            "decode": round((t1 - t0) * 1e3, 2),
+            "model": round((t2 - t1) * 1e3, 2),  # queue + batch + predict + transfer
+            **model_timings,  # predict: the decomposer's time for the request's batch
+            "encode": round((t3 - t2) * 1e3, 2),
+        }
+        headers = {"Server-Timing": server_timing(timings)}
+        if job.format == "json":
+            body["timings_ms"] = timings
+            return json_response(body, headers=headers)
+        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return Response(data, media_type=media_type, headers=headers)
+
+    @app.post(
+        "/v1/recompose",
+        tags=["edit"],
+        dependencies=[Depends(require_key)],
+        openapi_extra={"requestBody": RECOMPOSE_REQUEST_BODY},
+        responses={
+            200: {
+                "description": "The edited stack recomposed, as PNG.",
+                "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            **{k: v for k, v in ERROR_RESPONSES.items() if k not in (503, 504)},
+        },
+    )
+    async def recompose(request: Request) -> Response:
+        """Apply edit ops (``docs/editing.md``) to a layers ZIP and answer the finished PNG.
+
+        ``multipart/form-data``: file ``layers`` (the ``format=zip`` answer or a zipped
+        ``liwi predict`` folder), field ``ops`` (the versioned ops JSON).
+        """
+        fields = await read_form(request, settings, files=("layers",), texts=("ops",))
+        async with decode_slots:
+            png = await run_in_threadpool(
+                recompose_png, fields["layers"], fields["ops"], settings.max_pixels
+            )
+        return Response(png, media_type="image/png")
 
     # Make the JSON request/response schemas appear in components for the $refs above.
     app.openapi_schema = None
@@ -385,7 +425,7 @@ async def read_job(
             raise ApiError(422, "bad_form", f"multipart body: {detail}") from None
         try:
             fields = {}
-            for name in ("prompt", "max_layers", "format"):
+            for name in ("prompt", "max_layers", "format", "method", "composite"):
                 value = form.get(name)
                 if value is not None and not isinstance(value, str):
                     raise ApiError(422, "bad_form", f"{name}: expected a text field, got a file")
@@ -400,6 +440,8 @@ async def read_job(
             return await run_in_threadpool(
                 job_from_form,
                 *(data, fields["prompt"], fields["max_layers"], fields["format"], settings),
+                fields["method"],
+                fields["composite"],
             )
     shown = media or "none"
     raise ApiError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,11 +19,12 @@ from typing import Any
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from liwi.layer_pack import PackedStack
 from liwi.layers import LayerStack
 from liwi.model.prompts import Prompt
 from liwi.serving.requests import ApiError, DecomposeJob
 from liwi.serving.settings import ServeAppArgs
-from liwi.serving.wire import pack_stack, unpack_stack
+from liwi.serving.wire import pack_stack
 
 log = logging.getLogger("liwi.serving")
 
@@ -38,28 +40,62 @@ MODEL_NAME = "LiwiModel"
     ray_actor_options={"num_cpus": 1},
 )
 class LiwiModel:
-    """One Predictor per replica; concurrent requests are batched with ``@serve.batch``."""
+    """One decomposer per served method per replica; requests are batched with ``@serve.batch``.
+
+    The ``model`` method (the Predictor with the configured prior) loads at start, since
+    readiness means it answers; ``prior`` is built on its first request and shares the
+    Predictor's loaded prior network.
+    """
 
     def __init__(self, args: dict[str, Any]):
-        from liwi.predictor import Predictor
-
         self.settings = ServeAppArgs.from_dict(args, source="LiwiModel args")
+        self.prior_ref = self.settings.resolved_prior()
+        self.decomposers: dict[str, Any] = {}
+        self._build_lock = threading.Lock()
         t0 = time.perf_counter()
-        self.predictor = Predictor.from_uri(self.settings.model_uri, device=self.settings.device)
+        self.predictor = self.decomposer("model")
         self.load_s = time.perf_counter() - t0
         self.loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.identity = describe_model(self.settings.model_uri)
         self.decompose_batch.set_max_batch_size(self.settings.max_batch_size)
         self.decompose_batch.set_batch_wait_timeout_s(self.settings.batch_wait_timeout_s)
         self.batch_sizes: list[int] = []  # recent batch sizes, for /v1/models
-        log.info("LiwiModel loaded %s in %.2fs", self.identity, self.load_s)
+        log.info(
+            "LiwiModel loaded %s (prior %s) in %.2fs", self.identity, self.prior_ref, self.load_s
+        )
 
-    def model_ref(self) -> dict[str, Any]:
-        return {"uri": self.identity["uri"], "version": self.identity["version"]}
+    def decomposer(self, method: str):
+        """The replica's decomposer for ``method``, built on first use (thread-safe)."""
+        with self._build_lock:
+            if method not in self.decomposers:
+                self.decomposers[method] = self._build(method)
+            return self.decomposers[method]
+
+    def _build(self, method: str):
+        from liwi.decomposers import PriorDecomposer, build_decomposer
+
+        settings = self.settings
+        if method == "prior":
+            if self.prior_ref is None:
+                raise ApiError(
+                    422, "bad_method", "method: 'prior' needs a prior; this server runs prior: none"
+                )
+            model = self.decomposers.get("model")
+            shared = getattr(model, "prior", None)
+            if getattr(shared, "weight", None) != self.prior_ref:
+                shared = None
+            return PriorDecomposer(self.prior_ref, device=settings.device, salient=shared)
+        return build_decomposer(method, settings.model_uri, self.prior_ref, settings.device)
+
+    def model_ref(self, method: str = "model") -> dict[str, Any]:
+        ref = {"uri": self.identity["uri"], "version": self.identity["version"]}
+        if method != "model":
+            ref = {"uri": self.decomposer(method).source, "version": None}
+        return {**ref, "method": method, "prior": self.prior_ref}
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.01)
     async def decompose_batch(self, jobs: list[tuple]) -> list[tuple]:
-        """Run one batch through the predictor in a worker thread (the loop keeps queuing).
+        """Run one batch through the decomposers in a worker thread (the loop keeps queuing).
 
         Each result is ``(LayerStack | ApiError, predict_ms)``; predict_ms is the batch's time.
         """
@@ -70,43 +106,55 @@ class LiwiModel:
         return [(r, ms) for r in results]
 
     def _run_batch(self, jobs: list[tuple]) -> list[LayerStack | ApiError]:
-        from liwi.model.prompts import PromptError
-        from liwi.predictor import PredictorError
-
-        input_errors = (PredictorError, PromptError)
-        # One predictor call per max_layers value (it peels a batch to one depth).
+        """Jobs are ``(image, prompt, max_layers, method)``; one decomposer call per
+        (method, max_layers) group (the predictor peels a batch to one depth)."""
         results: list[LayerStack | ApiError | None] = [None] * len(jobs)
-        groups: dict[int, list[int]] = {}
-        for i, (_, _, max_layers) in enumerate(jobs):
-            groups.setdefault(max_layers, []).append(i)
-        for max_layers, idx in groups.items():
+        groups: dict[tuple[str, int], list[int]] = {}
+        for i, job in enumerate(jobs):
+            method = job[3] if len(job) > 3 else "model"
+            groups.setdefault((method, job[2]), []).append(i)
+        for (method, max_layers), idx in groups.items():
             images = [jobs[i][0] for i in idx]
             prompts = [to_predictor_prompt(jobs[i][1]) for i in idx]
             try:
-                stacks = self.predictor.decompose_batch(
-                    images, prompts, max_layers=max_layers, batch_size=len(images)
-                )
-            except input_errors:
-                # One bad item must not fail the others: run this group one by one.
-                stacks = []
-                for image, prompt in zip(images, prompts, strict=True):
-                    try:
-                        stacks.append(self.predictor.decompose(image, prompt, max_layers))
-                    except input_errors as exc:
-                        stacks.append(ApiError(422, "bad_input", str(exc)))
+                stacks = self._run_group(self.decomposer(method), images, prompts, max_layers)
+            except ApiError as exc:
+                stacks = [exc] * len(idx)
             for i, stack in zip(idx, stacks, strict=True):
                 results[i] = stack
         return results
 
-    async def decompose(self, image, prompt: Prompt | None, max_layers: int):
+    @staticmethod
+    def _run_group(decomposer, images, prompts, max_layers) -> list[LayerStack | ApiError]:
+        from liwi.model.prompts import PromptError
+        from liwi.predictor import PredictorError
+
+        input_errors = (PredictorError, PromptError)
+        batched = getattr(decomposer, "decompose_batch", None)
+        if batched is not None:
+            try:
+                return batched(images, prompts, max_layers=max_layers, batch_size=len(images))
+            except input_errors:
+                pass  # one bad item must not fail the others: run this group one by one
+        stacks: list[LayerStack | ApiError] = []
+        for image, prompt in zip(images, prompts, strict=True):
+            try:
+                stacks.append(decomposer.decompose(image, prompt, max_layers))
+            except input_errors as exc:
+                stacks.append(ApiError(422, "bad_input", str(exc)))
+        return stacks
+
+    async def decompose(self, image, prompt: Prompt | None, max_layers: int, method: str = "model"):
         """One request: ``(packed stack, model_ref, timings_ms)``, or an ApiError (422) as a value.
 
         Returned, not raised: the ingress gets it intact instead of wrapped in a RayTaskError.
         """
-        result, predict_ms = await self.decompose_batch((image, prompt, max_layers))
+        result, predict_ms = await self.decompose_batch((image, prompt, max_layers, method))
         if isinstance(result, ApiError):
             return result
-        return pack_stack(result), self.model_ref(), {"predict": predict_ms}
+        # Cropping to 8 bit runs in a worker thread, beside the next batch, not inside it.
+        packed = await asyncio.to_thread(pack_stack, result)
+        return packed, self.model_ref(method), {"predict": predict_ms}
 
     def info(self) -> dict[str, Any]:
         sizes = self.batch_sizes
@@ -115,6 +163,8 @@ class LiwiModel:
             "loaded_at": self.loaded_at,
             "device": str(self.predictor.device),
             "config": self.predictor.config.model_dump(),
+            "prior": self.prior_ref,
+            "methods": ["model", "prior"] if self.prior_ref else ["model"],
             "batching": {
                 "max_batch_size": self.settings.max_batch_size,
                 "batch_wait_timeout_s": self.settings.batch_wait_timeout_s,
@@ -204,12 +254,11 @@ class ServeBackend:
                 {"Retry-After": str(self.settings.retry_after_s)},
             ) from None
 
-    async def decompose(self, job: DecomposeJob) -> tuple[LayerStack, dict, dict]:
-        result = await self._call("decompose", job.image, job.prompt, job.max_layers)
+    async def decompose(self, job: DecomposeJob) -> tuple[PackedStack, dict, dict]:
+        result = await self._call("decompose", job.image, job.prompt, job.max_layers, job.method)
         if isinstance(result, ApiError):
             raise result
-        packed, model_ref, timings = result
-        return unpack_stack(packed), model_ref, timings
+        return result
 
     async def info(self) -> dict[str, Any]:
         return await self._call("info")

@@ -20,7 +20,13 @@ from pydantic import ValidationError
 
 from liwi.imageio import ImageDecodeError, decode_grey, decode_rgb, header_size, to_uint8
 from liwi.model.prompts import Prompt, PromptError
-from liwi.serving.schemas import DecomposeJSONRequest, PromptIn, ResponseFormat
+from liwi.serving.schemas import (
+    SERVED_METHODS,
+    DecomposeJSONRequest,
+    PromptIn,
+    ResponseFormat,
+    ServedMethod,
+)
 from liwi.serving.settings import ServeAppArgs
 
 # Smallest side we accept: below this there is nothing to decompose.
@@ -54,6 +60,8 @@ class DecomposeJob:
     max_layers: int
     format: ResponseFormat
     input_size: tuple[int, int] = (0, 0)  # (width, height) of the upload, after EXIF rotation
+    method: ServedMethod = "model"  # liwi.decomposers method the model replica runs
+    composite: bool = False  # also answer the recomposed image
 
 
 def b64decode(text: str, what: str) -> bytes:
@@ -187,6 +195,35 @@ def parse_format(value: Any) -> ResponseFormat:
     return value
 
 
+def parse_flag(value: Any, name: str) -> bool:
+    """A boolean: JSON true/false, or a form field ``true``/``false``/``1``/``0``; else 422."""
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "false", "0"):
+        return value.strip().lower() in ("true", "1")
+    raise ApiError(422, "bad_request", f"{name}: expected true or false, got {value!r}")
+
+
+def parse_method(value: Any) -> ServedMethod:
+    """``method``: ``model`` (default) or ``prior``; ``add`` and anything else → 422."""
+    if value is None or value == "":
+        return "model"
+    if value == "add":
+        raise ApiError(
+            422,
+            "bad_method",
+            "method: 'add' (the ADD agent chain, seconds to minutes per photo) is not served "
+            "by the API; run `liwi predict --method add` or the decompose job",
+        )
+    if value not in SERVED_METHODS:
+        raise ApiError(
+            422, "bad_method", f"method: expected {' or '.join(SERVED_METHODS)}, got {value!r}"
+        )
+    return value
+
+
 def validation_message(exc: ValidationError, prefix: str = "") -> str:
     """A pydantic error as one line per field: ``prompt.box: List should have ...``."""
     parts = []
@@ -250,11 +287,19 @@ def job_from_json(body: bytes, settings: ServeAppArgs) -> DecomposeJob:
         raise ApiError(422, "bad_request", validation_message(exc)) from None
     layers = parse_max_layers(req.max_layers, settings)
     fmt = parse_format(req.format)
-    return _job(b64decode(req.image, "image"), req.prompt, layers, fmt, settings)
+    method = parse_method(req.method)
+    job = _job(b64decode(req.image, "image"), req.prompt, layers, fmt, settings, method)
+    job.composite = req.composite
+    return job
 
 
 def _job(
-    data: bytes, prompt: PromptIn | None, layers: int, fmt: ResponseFormat, settings: ServeAppArgs
+    data: bytes,
+    prompt: PromptIn | None,
+    layers: int,
+    fmt: ResponseFormat,
+    settings: ServeAppArgs,
+    method: ServedMethod = "model",
 ) -> DecomposeJob:
     image, input_size = decode_image(data, settings.max_pixels, settings.work_pixels)
     work_size = (image.shape[1], image.shape[0])
@@ -264,6 +309,7 @@ def _job(
         max_layers=layers,
         format=fmt,
         input_size=input_size,
+        method=method,
     )
 
 
@@ -273,10 +319,16 @@ def job_from_form(
     max_layers: str | None,
     fmt: str | None,
     settings: ServeAppArgs,
+    method: str | None = None,
+    composite: str | None = None,
 ) -> DecomposeJob:
     """The ``multipart/form-data`` fields → a job (``image`` is the file part's bytes)."""
     if image is None:
         raise ApiError(422, "missing_image", "image: the form needs a file field named 'image'")
     fmt_checked = parse_format(fmt)
     layers = parse_max_layers(max_layers, settings)
-    return _job(image, prompt_from_text(prompt), layers, fmt_checked, settings)
+    checked = parse_method(method)
+    flag = parse_flag(composite, "composite")
+    job = _job(image, prompt_from_text(prompt), layers, fmt_checked, settings, checked)
+    job.composite = flag
+    return job

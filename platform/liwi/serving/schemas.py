@@ -7,6 +7,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 ResponseFormat = Literal["json", "zip", "psd"]
+ServedMethod = Literal["model", "prior"]
+
+# Decomposition methods the API serves (``liwi.decomposers``); ``add`` runs the ADD agent
+# chain (seconds to minutes per photo) and stays with the CLI and the cluster job.
+SERVED_METHODS: tuple[str, ...] = ("model", "prior")
 
 # Media types of the three response formats.
 MEDIA_TYPES: dict[str, str] = {
@@ -56,16 +61,34 @@ class DecomposeJSONRequest(Strict):
         None, description="Most layers to return (background + objects); server default if unset."
     )
     format: ResponseFormat = Field("json", description="Response format: json, zip or psd.")
+    method: str = Field(
+        "model",
+        description="model: the LiWi network guided by the server's prior; prior: the "
+        "pretrained salient prior alone (no shadows). `add` is CLI-only (`liwi predict "
+        "--method add`).",
+        json_schema_extra={"enum": list(SERVED_METHODS)},
+    )
+    composite: bool = Field(False, description="Also answer the recomposed image.")
 
 
 class LayerOut(BaseModel):
-    """One layer of the stack, back to front."""
+    """One layer of the stack, back to front, cropped to its box on the canvas."""
 
     name: str = Field(..., examples=["shadow_1"])
     kind: Literal["background", "shadow", "object"]
     blend: Literal["normal", "multiply"]
     object_index: int | None = Field(None, description="Object this shadow/object belongs to.")
-    png: str = Field(..., description="Base64 PNG: RGB for the background, RGBA otherwise.")
+    x: int = Field(..., description="Left of the layer's box on the canvas (px).")
+    y: int = Field(..., description="Top of the layer's box on the canvas (px).")
+    width: int = Field(..., description="Width of the box (the PNG's width).")
+    height: int = Field(..., description="Height of the box (the PNG's height).")
+    mode: Literal["RGB", "RGBA", "L"] = Field(
+        ...,
+        description="RGB: the background; RGBA: straight alpha; L: a grey shadow's "
+        "attenuation S (255 = no shadow; multiply by S/255).",
+    )
+    file: str = Field(..., description="The layer's file name in the ZIP format.")
+    png: str = Field(..., description="Base64 PNG of the box, in ``mode``.")
 
 
 class ModelRef(BaseModel):
@@ -73,6 +96,8 @@ class ModelRef(BaseModel):
 
     uri: str
     version: str | None = None
+    method: str | None = Field(None, description="The decomposition method that ran.")
+    prior: str | None = Field(None, description="The salient prior weight, if any.")
 
 
 class DecomposeResponse(BaseModel):
@@ -87,7 +112,9 @@ class DecomposeResponse(BaseModel):
     input_height: int
     n_layers: int = Field(..., description="Background plus one per object.")
     layers: list[LayerOut]
-    composite: str = Field(..., description="Base64 PNG of the layers recomposed.")
+    composite: str | None = Field(
+        None, description="Base64 PNG of the layers recomposed (only with composite=true)."
+    )
     manifest: dict[str, Any] = Field(..., description="liwi.layers.LayerStack.manifest().")
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
@@ -102,6 +129,8 @@ class ModelInfo(BaseModel):
     loaded_at: str
     device: str | None = None
     config: dict[str, Any] = Field(default_factory=dict)
+    prior: str | None = Field(None, description="Salient prior weight (None: network alone).")
+    methods: list[str] = Field(default_factory=list, description="Methods served.")
     batching: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from liwi.config import JobConfig
 from liwi.imageio import WORK_PIXELS
 from liwi.predictor import DEFAULT_MAX_LAYERS
+from liwi.weights import DEFAULT_WEIGHT
 
 MiB = 1024 * 1024
 
@@ -18,6 +19,9 @@ class ServeAppArgs(JobConfig):
 
     # Model to load: None = the shipped default, a checkpoint path, or models:/name@alias.
     model_uri: str | None = None
+    # Salient prior of the model replicas (liwi.weights): a registered weight name, a lake
+    # URI or a file; "none" (or null) = the network alone, and `method: prior` is refused.
+    prior: str | None = Field(DEFAULT_WEIGHT, min_length=1)
     # Device for inference: None lets the predictor choose (CUDA when the replica has a GPU).
     device: str | None = None
     # API key; None disables auth unless the env variable named below is set on the replica.
@@ -59,6 +63,12 @@ class ServeAppArgs(JobConfig):
                 f"max_layers_limit ({self.max_layers_limit})"
             )
         return self
+
+    def resolved_prior(self) -> str | None:
+        """The prior weight reference, or None for ``prior: none``."""
+        if self.prior is None or self.prior.strip().lower() == "none":
+            return None
+        return self.prior
 
     def resolved_api_key(self) -> str | None:
         """The key to check: ``api_key`` or the environment variable; None = no auth."""

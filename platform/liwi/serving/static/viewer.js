@@ -22,7 +22,7 @@
     response: null,     // the JSON body of the last decomposition
     width: 0, height: 0,
     background: null,   // Float32Array, RGB, 0..1
-    objects: [],        // [{index, name, rgba: Float32Array, shadow: Float32Array|null}]
+    objects: [],        // [{index, name, rgba, shadow|null}]: cropped {data, channels, x, y, w, h}
     visible: {},        // layer name → bool
     offsets: [],        // per object [dx, dy] in image pixels
     shadows: true,
@@ -48,8 +48,10 @@
   }
 
   // -- loading -----------------------------------------------------------------------
-  async function pngToFloat(b64, channels) {
-    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  // A layer arrives cropped to its box: {x, y, width, height, mode, png}. Mode RGB (the
+  // background), RGBA (straight alpha) or L (a grey shadow's attenuation S, 255 = none).
+  async function pngToLayer(layer) {
+    const bytes = Uint8Array.from(atob(layer.png), (c) => c.charCodeAt(0));
     const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/png" }), {
       premultiplyAlpha: "none", colorSpaceConversion: "none",
     });
@@ -57,12 +59,14 @@
     const ctx = canvas.getContext("2d", { willReadFrequently: true });
     ctx.drawImage(bitmap, 0, 0);
     const data = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
+    const channels = { RGB: 3, RGBA: 4, L: 1 }[layer.mode || "RGBA"];
     const n = bitmap.width * bitmap.height;
     const out = new Float32Array(n * channels);
     for (let i = 0; i < n; i++) {
       for (let c = 0; c < channels; c++) out[i * channels + c] = data[i * 4 + c] / 255;
     }
-    return { data: out, canvasSource: bitmap };
+    return { data: out, channels, x: layer.x || 0, y: layer.y || 0,
+             w: bitmap.width, h: bitmap.height, bitmap };
   }
 
   async function loadStack(body) {
@@ -73,23 +77,23 @@
     state.visible = {};
     els.layers.textContent = "";
     const byObject = new Map();
-    for (const layer of body.layers) {
-      const channels = layer.kind === "background" ? 3 : 4;
-      const { data, canvasSource } = await pngToFloat(layer.png, channels);
+    const decoded = await Promise.all(body.layers.map(pngToLayer));
+    body.layers.forEach((layer, i) => {
+      const px = decoded[i];
       state.visible[layer.name] = true;
-      addLayerRow(layer, canvasSource);
+      addLayerRow(layer, px);
       if (layer.kind === "background") {
-        state.background = data;
-        continue;
+        state.background = px.data;  // full size, RGB
+        return;
       }
       if (!byObject.has(layer.object_index)) {
         byObject.set(layer.object_index, { index: layer.object_index, rgba: null, shadow: null,
                                            name: null, shadowName: null });
       }
       const obj = byObject.get(layer.object_index);
-      if (layer.kind === "shadow") { obj.shadow = data; obj.shadowName = layer.name; }
-      else { obj.rgba = data; obj.name = layer.name; }
-    }
+      if (layer.kind === "shadow") { obj.shadow = px; obj.shadowName = layer.name; }
+      else { obj.rgba = px; obj.name = layer.name; }
+    });
     state.objects = [...byObject.values()].sort((a, b) => a.index - b.index);
     state.offsets = state.objects.map(() => [0, 0]);
     els.view.width = state.width;
@@ -97,7 +101,7 @@
     draw();
   }
 
-  function addLayerRow(layer, bitmap) {
+  function addLayerRow(layer, px) {
     const li = document.createElement("li");
     li.dataset.layer = layer.name;
     const box = document.createElement("input");
@@ -110,11 +114,12 @@
       li.classList.toggle("off", !box.checked);
       draw();
     });
-    const thumb = document.createElement("canvas");
-    const scale = 96 / Math.max(bitmap.width, bitmap.height);
-    thumb.width = Math.max(1, Math.round(bitmap.width * scale));
-    thumb.height = Math.max(1, Math.round(bitmap.height * scale));
-    thumb.getContext("2d").drawImage(bitmap, 0, 0, thumb.width, thumb.height);
+    const thumb = document.createElement("canvas");  // the crop drawn where it sits
+    const scale = 96 / Math.max(state.width, state.height);
+    thumb.width = Math.max(1, Math.round(state.width * scale));
+    thumb.height = Math.max(1, Math.round(state.height * scale));
+    thumb.getContext("2d").drawImage(px.bitmap, px.x * scale, px.y * scale,
+                                     px.w * scale, px.h * scale);
     const text = document.createElement("div");
     text.innerHTML = `<div class="name"></div><div class="kind"></div>`;
     text.querySelector(".name").textContent = layer.name;
@@ -124,40 +129,47 @@
   }
 
   // -- compositing (the same math as liwi.layers.LayerStack.composite) ---------------
+  // Blend one cropped layer, moved by (dx, dy), into the H×W×3 canvas buffer `out`.
+  function blend(out, px, dx, dy, multiply) {
+    const w = state.width, h = state.height;
+    const ox = px.x + dx, oy = px.y + dy;
+    const x0 = Math.max(0, ox), x1 = Math.min(w, ox + px.w);
+    const y0 = Math.max(0, oy), y1 = Math.min(h, oy + px.h);
+    const d = px.data, c = px.channels;
+    for (let y = y0; y < y1; y++) {
+      for (let x = x0; x < x1; x++) {
+        const o = (y * w + x) * 3;
+        const s = ((y - oy) * px.w + (x - ox)) * c;
+        if (c === 1) {  // grey attenuation S: C ← C·S
+          const v = d[s];
+          if (v < 1) { out[o] *= v; out[o + 1] *= v; out[o + 2] *= v; }
+          continue;
+        }
+        const a = d[s + 3];
+        if (!(a > 0)) continue;
+        if (multiply) {
+          out[o] *= 1 - a + a * d[s];
+          out[o + 1] *= 1 - a + a * d[s + 1];
+          out[o + 2] *= 1 - a + a * d[s + 2];
+        } else {
+          out[o] = a * d[s] + (1 - a) * out[o];
+          out[o + 1] = a * d[s + 1] + (1 - a) * out[o + 1];
+          out[o + 2] = a * d[s + 2] + (1 - a) * out[o + 2];
+        }
+      }
+    }
+  }
+
   function composite() {
     const w = state.width, h = state.height;
     const out = new Float32Array(w * h * 3);
     if (state.background && state.visible.background !== false) out.set(state.background);
     state.objects.forEach((obj, k) => {
       const [dx, dy] = state.offsets[k];
-      const useShadow = state.shadows && obj.shadow && state.visible[obj.shadowName] !== false;
-      const useObject = obj.rgba && state.visible[obj.name] !== false;
-      if (!useShadow && !useObject) return;
-      const x0 = Math.max(0, dx), x1 = Math.min(w, w + dx);
-      const y0 = Math.max(0, dy), y1 = Math.min(h, h + dy);
-      for (let y = y0; y < y1; y++) {
-        const sy = y - dy;
-        for (let x = x0; x < x1; x++) {
-          const o = (y * w + x) * 3;
-          const s = (sy * w + (x - dx)) * 4;
-          if (useShadow) {
-            const a = obj.shadow[s + 3];
-            if (a > 0) {
-              out[o] *= 1 - a + a * obj.shadow[s];
-              out[o + 1] *= 1 - a + a * obj.shadow[s + 1];
-              out[o + 2] *= 1 - a + a * obj.shadow[s + 2];
-            }
-          }
-          if (useObject) {
-            const a = obj.rgba[s + 3];
-            if (a > 0) {
-              out[o] = a * obj.rgba[s] + (1 - a) * out[o];
-              out[o + 1] = a * obj.rgba[s + 1] + (1 - a) * out[o + 1];
-              out[o + 2] = a * obj.rgba[s + 2] + (1 - a) * out[o + 2];
-            }
-          }
-        }
+      if (state.shadows && obj.shadow && state.visible[obj.shadowName] !== false) {
+        blend(out, obj.shadow, dx, dy, true);
       }
+      if (obj.rgba && state.visible[obj.name] !== false) blend(out, obj.rgba, dx, dy, false);
     });
     return out;
   }
@@ -209,10 +221,11 @@
     for (let k = state.objects.length - 1; k >= 0; k--) {
       const obj = state.objects[k];
       if (!obj.rgba || state.visible[obj.name] === false) continue;
-      const sx = Math.floor(x - state.offsets[k][0]);
-      const sy = Math.floor(y - state.offsets[k][1]);
-      if (sx < 0 || sy < 0 || sx >= state.width || sy >= state.height) continue;
-      if (obj.rgba[(sy * state.width + sx) * 4 + 3] > HIT_ALPHA) return k;
+      const px = obj.rgba;
+      const sx = Math.floor(x - state.offsets[k][0] - px.x);
+      const sy = Math.floor(y - state.offsets[k][1] - px.y);
+      if (sx < 0 || sy < 0 || sx >= px.w || sy >= px.h) continue;
+      if (px.data[(sy * px.w + sx) * 4 + 3] > HIT_ALPHA) return k;
     }
     return -1;
   }
