@@ -130,14 +130,18 @@ def _submit(head_url: str, repo: Path, job: str, job_args: str = "") -> None:
     assert liwi(argv) == 0, f"the {job} job failed (its log is above)"
 
 
-def _deploy_serve(head, serve_port: int, model_uri: str, timeout_s: float = 600) -> None:
-    """PUT the Serve config (serve/config.yaml, this model, this port) to the dashboard."""
+def _deploy_serve(
+    head, serve_port: int, model_uri: str, prior: str, timeout_s: float = 600
+) -> None:
+    """PUT the Serve config (serve/config.yaml, this model and prior, this port) to the
+    dashboard."""
     import requests
 
     cfg = yaml.safe_load((REPO / "serve/config.yaml").read_text())
     cfg["http_options"].update(host="127.0.0.1", port=serve_port)
     for app in cfg["applications"]:
         app["args"]["model_uri"] = model_uri
+        app["args"]["prior"] = prior  # the replicas read the prior from the lake
         for dep in app.get("deployments", []):
             if "autoscaling_config" in dep:  # one replica on a 2-CPU head
                 dep["autoscaling_config"].update(min_replicas=1, initial_replicas=1, max_replicas=1)
@@ -263,7 +267,7 @@ def test_end_to_end_on_real_servers(tmp_path, monkeypatch, capsys):
 
         serve_port = free_port()
         with capsys.disabled(), phases("deploy Serve app"):
-            _deploy_serve(head, serve_port, model_uri)
+            _deploy_serve(head, serve_port, model_uri, f"{s3_root}/weights/u2netp.onnx")
 
         with capsys.disabled(), phases("HTTP requests"):
             base = f"http://127.0.0.1:{serve_port}"

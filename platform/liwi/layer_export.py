@@ -27,6 +27,8 @@ from liwi.layers import LayerStack
 SUMMARIES: tuple[str, ...] = ("background", "foreground", "shadow", "recomposed")
 # Bumped when the layout changes: 2 = layers cropped to boxes with offsets in layers.json.
 LAYOUT_VERSION = 2
+# The layout of `liwi predict` folders (write_folder): full-size layer PNGs, kept stable.
+FULL_SIZE_LAYOUT = 1
 
 
 def layer_filename(index: int, name: str) -> str:
@@ -98,19 +100,28 @@ def to_zip(
     return buf.getvalue()
 
 
-def write_folder(stack: LayerStack | PackedStack, out_dir: str | Path, psd: bool = False) -> Path:
-    """Write :func:`export_files` with every summary (and ``layers.psd`` if asked)."""
+def write_folder(stack: LayerStack, out_dir: str | Path, psd: bool = False) -> Path:
+    """The output contract of ``liwi predict``: full-size layers, every summary, manifest.
+
+    ``DIR/background.png`` (RGB), ``foreground.png`` (RGBA), ``shadow.png`` (8-bit grey
+    total attenuation, 255 = no shadow), ``recomposed.png``, one full-size RGBA PNG per
+    layer (``NN_<name>.png``; shadows as their multiply layer) and ``layers.json`` with
+    ``layout_version`` 1. The folder layout stays fixed for tools that score or read it;
+    the cropped layout (:func:`export_files`) is what the API and ZIPs carry.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    packed = as_packed(stack)
-    full = stack if isinstance(stack, LayerStack) else unpack(packed)
-    files = export_files(packed, ())
-    for name, image in summary_images(full, SUMMARIES).items():
-        files[f"{name}.png"] = encode_png(image)  # from the float stack when given one
-    for name, data in files.items():
-        (out / name).write_bytes(data)
+    manifest = stack.manifest()
+    manifest["layout_version"] = FULL_SIZE_LAYOUT
+    for i, (layer, entry) in enumerate(zip(stack.layers(), manifest["layers"], strict=True)):
+        entry["file"] = layer_filename(i, layer.name)
+        pixels = layer.rgba[..., :3] if layer.kind == "background" else layer.rgba
+        (out / entry["file"]).write_bytes(encode_png(pixels))
+    for name, image in summary_images(stack, SUMMARIES).items():
+        (out / f"{name}.png").write_bytes(encode_png(image))
+    (out / "layers.json").write_text(json.dumps(manifest, indent=2, default=str))
     if psd:
-        (out / "layers.psd").write_bytes(to_psd(packed))
+        (out / "layers.psd").write_bytes(to_psd(stack))
     return out
 
 
