@@ -284,7 +284,7 @@ def test_end_to_end_on_real_servers(tmp_path, monkeypatch, capsys):
             answer = requests.post(
                 f"{base}/v1/decompose",
                 files={"image": (photo.name, photo.read_bytes(), "image/jpeg")},
-                data={"format": "json", "max_layers": "2"},
+                data={"format": "json", "max_layers": "2", "composite": "true"},
                 timeout=300,
             )
             assert answer.status_code == 200, answer.text[:500]
