@@ -104,12 +104,22 @@ class PriorDecomposer:
 class AddDecomposer:
     """The ADD job's default agent on one photo (its best attempt, passed or not)."""
 
-    def __init__(self, agent_config: dict | None = None) -> None:
+    def __init__(self, prior: str | None = DEFAULT_WEIGHT) -> None:
+        """``prior``: the salient segmenter's weight; None = the classical segmenter."""
+        self.prior = prior
+        self.source = f"add:rule_based+{prior or 'classical'}"
+        self._agents: dict[int, Any] = {}  # by max_objects: tools load their weights once
+
+    def _agent(self, max_objects: int):
         from liwi.agents import build_agent
 
-        self.agent_config = dict(agent_config or {})
-        self.source = "add:" + self.agent_config.get("policy", "rule_based")
-        self._build = build_agent
+        if max_objects not in self._agents:
+            segment = {"backend": "salient", "config": {"weight": self.prior}}
+            if self.prior is None:
+                segment = {"backend": "classical"}
+            config = {"max_objects": max_objects, "tools": {"segment": segment}}
+            self._agents[max_objects] = build_agent(config)
+        return self._agents[max_objects]
 
     def decompose(
         self, image: Any, prompt: Prompt | None = None, max_layers: int = DEFAULT_MAX_LAYERS
@@ -121,8 +131,7 @@ class AddDecomposer:
             raise PredictorError(f"max_layers must be ≥ 1 (background only), got {max_layers}")
         if max_layers == 1:
             return LayerStack(background=img, meta={"model": self.source})
-        config = {**self.agent_config, "max_objects": min(2, max_layers - 1)}
-        result = self._build(config).run(img)
+        result = self._agent(min(2, max_layers - 1)).run(img)
         stack = result.stack or LayerStack(background=img)
         stack.meta = {
             **(stack.meta or {}),
@@ -149,5 +158,5 @@ def build_decomposer(
             raise PredictorError("the prior method needs a prior weight (not 'none')")
         return PriorDecomposer(prior, device=device)
     if method == "add":
-        return AddDecomposer()
+        return AddDecomposer(prior)
     raise PredictorError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
