@@ -2,7 +2,9 @@
 // recompose it live on a canvas with the platform's layer math (docs/architecture.md):
 //   normal   (rgb, a): C ← a·rgb + (1 − a)·C
 //   multiply (rgb, a): C ← C ⊙ (1 − a + a·rgb)
-// Objects can be toggled and dragged; a shadow moves with its object. No dependencies.
+// Objects can be toggled and dragged; a shadow moves with its object. Edits (move, shadow
+// strength, remove) are recorded as the ops of liwi.edits v1 (docs/editing.md) and the
+// edited image comes from POST v1/recompose. No dependencies.
 "use strict";
 
 (() => {
@@ -12,7 +14,9 @@
     status: $("status"), view: $("view"), layers: $("layers"), shadows: $("shadows"),
     reset: $("reset"), dlZip: $("dl-zip"), dlPsd: $("dl-psd"), maxLayers: $("max-layers"),
     apiKey: $("api-key"), modelInfo: $("model-info"), boxMode: $("box-mode"),
-    clearBox: $("clear-box"),
+    clearBox: $("clear-box"), editObject: $("edit-object"), strength: $("shadow-strength"),
+    strengthValue: $("shadow-value"), remove: $("remove-object"), opsSummary: $("ops-summary"),
+    dlEdited: $("dl-edited"), dlOps: $("dl-ops"),
   };
   // Alpha above which a click grabs an object (straight alpha, 0..1).
   const HIT_ALPHA = 0.3;
@@ -25,6 +29,10 @@
     objects: [],        // [{index, name, rgba, shadow|null}]: cropped {data, channels, x, y, w, h}
     visible: {},        // layer name → bool
     offsets: [],        // per object [dx, dy] in image pixels
+    strengths: [],      // per object shadow strength (the `shadow` op's factor on alpha)
+    removed: [],        // per object: removed by a `remove` op
+    ops: [],            // the edit ops in the order the user acted: [{op, object, ..., k}]
+    selected: -1,       // the object the edit controls act on (position in `objects`)
     shadows: true,
     drag: null,         // {object, startX, startY, baseDx, baseDy}
     box: null,          // prompt box [x0, y0, x1, y1] in image pixels, or null
@@ -95,7 +103,7 @@
       else { obj.rgba = px; obj.name = layer.name; }
     });
     state.objects = [...byObject.values()].sort((a, b) => a.index - b.index);
-    state.offsets = state.objects.map(() => [0, 0]);
+    resetEdits();
     els.view.width = state.width;
     els.view.height = state.height;
     draw();
@@ -130,7 +138,8 @@
 
   // -- compositing (the same math as liwi.layers.LayerStack.composite) ---------------
   // Blend one cropped layer, moved by (dx, dy), into the H×W×3 canvas buffer `out`.
-  function blend(out, px, dx, dy, multiply) {
+  // `strength` scales the layer's alpha (clipped to 1), as the `shadow` op does.
+  function blend(out, px, dx, dy, multiply, strength = 1) {
     const w = state.width, h = state.height;
     const ox = px.x + dx, oy = px.y + dy;
     const x0 = Math.max(0, ox), x1 = Math.min(w, ox + px.w);
@@ -140,12 +149,12 @@
       for (let x = x0; x < x1; x++) {
         const o = (y * w + x) * 3;
         const s = ((y - oy) * px.w + (x - ox)) * c;
-        if (c === 1) {  // grey attenuation S: C ← C·S
-          const v = d[s];
+        if (c === 1) {  // grey attenuation S = 1 − a (a black multiply layer): C ← C·S
+          const v = strength === 1 ? d[s] : 1 - Math.min(1, (1 - d[s]) * strength);
           if (v < 1) { out[o] *= v; out[o + 1] *= v; out[o + 2] *= v; }
           continue;
         }
-        const a = d[s + 3];
+        const a = strength === 1 ? d[s + 3] : Math.min(1, d[s + 3] * strength);
         if (!(a > 0)) continue;
         if (multiply) {
           out[o] *= 1 - a + a * d[s];
@@ -165,9 +174,10 @@
     const out = new Float32Array(w * h * 3);
     if (state.background && state.visible.background !== false) out.set(state.background);
     state.objects.forEach((obj, k) => {
+      if (state.removed[k]) return;
       const [dx, dy] = state.offsets[k];
       if (state.shadows && obj.shadow && state.visible[obj.shadowName] !== false) {
-        blend(out, obj.shadow, dx, dy, true);
+        blend(out, obj.shadow, dx, dy, true, state.strengths[k]);
       }
       if (obj.rgba && state.visible[obj.name] !== false) blend(out, obj.rgba, dx, dy, false);
     });
@@ -220,7 +230,7 @@
     // Front to back: the first visible object whose alpha under the cursor is solid.
     for (let k = state.objects.length - 1; k >= 0; k--) {
       const obj = state.objects[k];
-      if (!obj.rgba || state.visible[obj.name] === false) continue;
+      if (!obj.rgba || state.removed[k] || state.visible[obj.name] === false) continue;
       const px = obj.rgba;
       const sx = Math.floor(x - state.offsets[k][0] - px.x);
       const sy = Math.floor(y - state.offsets[k][1] - px.y);
@@ -244,6 +254,7 @@
     if (!state.objects.length) return;
     const k = objectAt(x, y);
     if (k < 0) return;
+    select(k);
     state.drag = { object: k, startX: x, startY: y,
                    baseDx: state.offsets[k][0], baseDy: state.offsets[k][1] };
     els.view.setPointerCapture(ev.pointerId);
@@ -260,11 +271,21 @@
     if (!state.drag) return;
     const [x, y] = imagePoint(ev);
     const d = state.drag;
-    state.offsets[d.object] = [Math.round(d.baseDx + x - d.startX),
-                               Math.round(d.baseDy + y - d.startY)];
+    // Keep the object's box centre on the canvas (a move entirely off it is a bad op).
+    const px = state.objects[d.object].rgba;
+    const cx = px.x + px.w / 2, cy = px.y + px.h / 2;
+    const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+    state.offsets[d.object] = [
+      Math.round(clamp(d.baseDx + x - d.startX, -cx, state.width - cx)),
+      Math.round(clamp(d.baseDy + y - d.startY, -cy, state.height - cy)),
+    ];
     draw();
   });
   const endDrag = () => {
+    if (state.drag) {
+      const [dx, dy] = state.offsets[state.drag.object];
+      recordOp("move", state.drag.object, { dx, dy }, dx === 0 && dy === 0);
+    }
     state.drag = null;
     els.view.classList.remove("dragging");
     const b = state.boxDraft;
@@ -291,10 +312,92 @@
   els.view.addEventListener("pointercancel", endDrag);
 
   els.shadows.addEventListener("change", () => { state.shadows = els.shadows.checked; draw(); });
-  els.reset.addEventListener("click", () => {
+  els.reset.addEventListener("click", () => { resetEdits(); draw(); });
+
+  // -- edits: the ops of liwi.edits v1 (docs/editing.md) ------------------------------
+  // Ops are kept in the order the user acted. `object` indexes the stack as it is when
+  // the op runs, so it is fixed when the op is recorded: the object's position among the
+  // objects not removed so far. One move and one shadow op per object, updated in place:
+  // neither changes the indices, so updating (or dropping) one keeps every other op right.
+  const liveIndex = (k) => state.removed.slice(0, k).filter((r) => !r).length;
+
+  function recordOp(op, k, fields, drop = false) {
+    const at = state.ops.findIndex((o) => o.op === op && o.k === k);
+    if (drop) {
+      if (at >= 0) state.ops.splice(at, 1);
+    } else if (at >= 0) {
+      Object.assign(state.ops[at], fields);
+    } else {
+      state.ops.push({ op, object: liveIndex(k), ...fields, k });
+    }
+    showOps();
+  }
+
+  function removeObject(k) {
+    if (k < 0 || state.removed[k]) return;
+    // Its own move and shadow ops change nothing any more; dropping them keeps indices.
+    state.ops = state.ops.filter((o) => o.k !== k);
+    state.ops.push({ op: "remove", object: liveIndex(k), k });
+    state.removed[k] = true;
+    for (const name of [state.objects[k].name, state.objects[k].shadowName]) {
+      const row = els.layers.querySelector(`li[data-layer="${name}"]`);
+      if (row) row.classList.add("removed");
+    }
+    select(state.objects.findIndex((_, j) => !state.removed[j]));
+    showOps();
+    draw();
+  }
+
+  function editList() {
+    return { version: 1, ops: state.ops.map(({ k, ...op }) => op) };
+  }
+
+  function resetEdits() {
     state.offsets = state.objects.map(() => [0, 0]);
+    state.strengths = state.objects.map(() => 1);
+    state.removed = state.objects.map(() => false);
+    state.ops = [];
+    els.layers.querySelectorAll("li.removed").forEach((li) => li.classList.remove("removed"));
+    select(state.objects.length ? state.objects.length - 1 : -1);
+    showOps();
+  }
+
+  // The edit controls act on object k (−1: none).
+  function select(k) {
+    state.selected = k;
+    els.editObject.textContent = "";
+    state.objects.forEach((obj, j) => {
+      if (state.removed[j]) return;
+      els.editObject.append(new Option(obj.name || `object ${j + 1}`, String(j), false, j === k));
+    });
+    const on = k >= 0 && !!state.response && document.body.dataset.state !== "busy";
+    els.editObject.disabled = !on;
+    els.strength.disabled = !on;
+    els.remove.disabled = !on;
+    const v = k >= 0 ? state.strengths[k] : 1;
+    els.strength.value = String(v);
+    els.strengthValue.textContent = v.toFixed(2);
+  }
+
+  function showOps() {
+    const n = state.ops.length;
+    els.opsSummary.textContent = n
+      ? `${n} op${n > 1 ? "s" : ""}: ` + state.ops.map((o) => `${o.op} ${o.object}`).join(", ")
+      : "No edits.";
+    document.body.dataset.ops = String(n);
+  }
+
+  els.editObject.addEventListener("change", () => select(Number(els.editObject.value)));
+  els.strength.addEventListener("input", () => {
+    const k = state.selected;
+    if (k < 0) return;
+    const v = Number(els.strength.value);
+    state.strengths[k] = v;
+    els.strengthValue.textContent = v.toFixed(2);
+    recordOp("shadow", k, { strength: v }, v === 1);
     draw();
   });
+  els.remove.addEventListener("click", () => removeObject(state.selected));
 
   // -- requests ------------------------------------------------------------------------
   // The server downscales large photos (work_pixels): a box is drawn on the returned
@@ -313,9 +416,12 @@
     form.append("max_layers", els.maxLayers.value);
     form.append("format", format);
     if (state.box) form.append("prompt", JSON.stringify({ box: toInputPixels(state.box) }));
-    const resp = await fetch(apiBase() + "v1/decompose", {
+    return checked(await fetch(apiBase() + "v1/decompose", {
       method: "POST", body: form, headers: authHeaders(),
-    });
+    }));
+  }
+
+  async function checked(resp) {
     if (!resp.ok) {
       let detail = resp.statusText;
       try { detail = (await resp.json()).detail || detail; } catch (_) { /* not JSON */ }
@@ -332,6 +438,9 @@
     els.reset.disabled = !have;
     els.dlZip.disabled = !have;
     els.dlPsd.disabled = !have;
+    els.dlEdited.disabled = !have;
+    els.dlOps.disabled = !have;
+    select(state.selected);
   }
 
   async function decompose() {
@@ -359,21 +468,101 @@
     setBusy(true);
     setStatus(`Preparing ${format.toUpperCase()}…`);
     try {
-      const blob = await (await post(format)).blob();
-      const a = document.createElement("a");
-      const stem = (state.file.name || "image").replace(/\.[^.]+$/, "");
-      a.href = URL.createObjectURL(blob);
-      a.download = `${stem}-layers.${format}`;
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(a.href), 10000);
-      setStatus(`Downloaded ${a.download} (${Math.round(blob.size / 1024)} KiB).`);
+      save(await (await post(format)).blob(), `layers.${format}`);
     } catch (err) {
       setStatus(`Download failed: ${err.message}`, true);
     } finally {
       setBusy(false);
     }
+  }
+
+  function save(blob, suffix) {
+    const a = document.createElement("a");
+    const stem = (state.file.name || "image").replace(/\.[^.]+$/, "");
+    a.href = URL.createObjectURL(blob);
+    a.download = `${stem}-${suffix}`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    setStatus(`Downloaded ${a.download} (${Math.round(blob.size / 1024)} KiB).`);
+  }
+
+  // The edited image: the layers as decomposed (a ZIP built here from the JSON answer,
+  // the same files as format=zip, so the model does not run again) plus the ops, sent to
+  // POST v1/recompose, which applies them with liwi.edits as `liwi edit` does.
+  async function downloadEdited() {
+    setBusy(true);
+    setStatus("Recomposing the edited image…");
+    try {
+      const form = new FormData();
+      form.append("layers", layersZip(), "layers.zip");
+      form.append("ops", JSON.stringify(editList()));
+      const resp = await checked(await fetch(apiBase() + "v1/recompose", {
+        method: "POST", body: form, headers: authHeaders(),
+      }));
+      save(await resp.blob(), "edited.png");
+    } catch (err) {
+      setStatus(`Download failed: ${err.message}`, true);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  function downloadOps() {
+    const text = JSON.stringify(editList(), null, 2) + "\n";
+    save(new Blob([text], { type: "application/json" }), "ops.json");
+  }
+
+  // A stored (uncompressed) ZIP of layers.json and the layer PNGs of the JSON answer.
+  const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let i = 0; i < 8; i++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  function crc32(bytes) {
+    let c = 0xffffffff;
+    for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  }
+
+  function layersZip() {
+    const body = state.response;
+    const enc = new TextEncoder();
+    const manifest = {
+      ...body.manifest, width: body.width, height: body.height, layout_version: 2,
+      layers: body.layers.map(({ png, ...entry }) => entry),
+    };
+    const files = [["layers.json", enc.encode(JSON.stringify(manifest, null, 2))]];
+    for (const layer of body.layers) {
+      files.push([layer.file, Uint8Array.from(atob(layer.png), (c) => c.charCodeAt(0))]);
+    }
+    const parts = [], central = [];
+    let offset = 0;
+    const header = (size, fields) => {  // [bytes, value] pairs, little endian
+      const buf = new DataView(new ArrayBuffer(size));
+      let at = 0;
+      for (const [n, v] of fields) {
+        if (n === 2) buf.setUint16(at, v, true); else buf.setUint32(at, v, true);
+        at += n;
+      }
+      return new Uint8Array(buf.buffer);
+    };
+    for (const [name, data] of files) {
+      const nameBytes = enc.encode(name), crc = crc32(data), n = data.length;
+      // version 2.0, flag 0x800 (UTF-8 names), stored, 1980-01-01 00:00
+      const common = [[2, 20], [2, 0x800], [2, 0], [2, 0], [2, 0x21], [4, crc], [4, n], [4, n],
+                      [2, nameBytes.length], [2, 0]];
+      const local = header(30, [[4, 0x04034b50], ...common]);
+      parts.push(local, nameBytes, data);
+      central.push(header(46, [[4, 0x02014b50], [2, 20], ...common, [2, 0], [2, 0], [2, 0],
+                               [4, 0], [4, offset]]), nameBytes);
+      offset += local.length + nameBytes.length + n;
+    }
+    const size = central.reduce((t, b) => t + b.length, 0);
+    const end = header(22, [[4, 0x06054b50], [2, 0], [2, 0], [2, files.length],
+                            [2, files.length], [4, size], [4, offset], [2, 0]]);
+    return new Blob([...parts, ...central, end], { type: "application/zip" });
   }
 
   function choose(file) {
@@ -390,6 +579,8 @@
   els.run.addEventListener("click", decompose);
   els.dlZip.addEventListener("click", () => download("zip"));
   els.dlPsd.addEventListener("click", () => download("psd"));
+  els.dlEdited.addEventListener("click", downloadEdited);
+  els.dlOps.addEventListener("click", downloadOps);
   for (const type of ["dragenter", "dragover"]) {
     els.drop.addEventListener(type, (ev) => { ev.preventDefault(); els.drop.classList.add("over"); });
   }
@@ -420,5 +611,5 @@
   loadModelInfo();
 
   // For tests and the console: the live state and the compositor.
-  window.liwiViewer = { state, composite, draw };
+  window.liwiViewer = { state, composite, draw, editList, layersZip };
 })();
