@@ -2,8 +2,9 @@
 
 Uploads a photo, then checks the canvas pixel by pixel against the layer math in numpy:
 as decomposed, with shadows off, with an object dragged (its shadow moves with it) and
-with a layer hidden; downloads the ZIP and the PSD. A screenshot is kept under
-``artifacts/serving/`` (git-ignored) and its path printed.
+with a layer hidden; downloads the ZIP and the PSD. The edit test drags, re-shadows and
+removes objects and checks the downloaded image and ops file against ``liwi edit``.
+Screenshots are kept under ``artifacts/serving/`` (git-ignored) and their paths printed.
 
 Needs ``/usr/bin/chromium`` (``apt-get install -y chromium``; see scripts/setup.sh).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import numpy as np
 import pytest
 
 from liwi.layers import multiply, over
-from serving.serving_support import API_KEY, layer_rgba, photo, png_bytes
+from serving.serving_support import API_KEY, decode_png, layer_rgba, photo, png_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -211,3 +213,131 @@ def test_viewer_asks_for_the_key(server, browser, tmp_path):
     page.set_input_files("#file", str(image_path))
     page.wait_for_selector("#status.error", timeout=30000)
     assert "401" in page.inner_text("#status") and "API key" in page.inner_text("#status")
+
+
+def two_objects_photo(width: int = 320, height: int = 240) -> np.ndarray:
+    """``photo()`` plus a second, smaller blue disc: the prior sees two objects."""
+    img = photo(width, height, seed=3)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    cx, cy, r = width * 0.78, height * 0.35, min(width, height) * 0.13
+    disc = np.clip(r - np.hypot(xx - cx, yy - cy) + 0.5, 0, 1)[..., None]
+    return (disc * np.array([0.15, 0.3, 0.85]) + (1 - disc) * img).astype(np.float32)
+
+
+def drag_object(page, body: dict, k: int, offset, by) -> None:
+    """Drag object ``k`` (now at ``offset``) by ``by`` image pixels, from its most opaque pixel."""
+    layer = next(x for x in body["layers"] if x["kind"] == "object" and x["object_index"] == k)
+    alpha = layer_rgba(layer, body["width"], body["height"])[..., 3]
+    y, x = np.unravel_index(np.argmax(alpha), alpha.shape)
+    assert alpha[y, x] > 0.3, f"object {k} has no pixel solid enough to grab"
+    box = page.locator("#view").bounding_box()
+    sx, sy = box["width"] / body["width"], box["height"] / body["height"]
+    start = (box["x"] + (x + offset[0] + 0.5) * sx, box["y"] + (y + offset[1] + 0.5) * sy)
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(start[0] + by[0] / 2 * sx, start[1] + by[1] / 2 * sy, steps=3)
+    page.mouse.move(start[0] + by[0] * sx, start[1] + by[1] * sy, steps=3)
+    page.mouse.up()
+
+
+def set_strength(page, value: float) -> None:
+    page.evaluate(
+        """(v) => { const s = document.getElementById('shadow-strength');
+        s.value = String(v); s.dispatchEvent(new Event('input', {bubbles: true})); }""",
+        value,
+    )
+
+
+def test_viewer_edits_and_downloads_the_result(server, browser, tmp_path):
+    """Drag the front object, remove the back one, change the front one's shadow, drag it
+    again; the edited PNG (POST v1/recompose) equals `liwi edit` with the downloaded ops."""
+    from liwi.cli import main
+    from liwi.edits import EditList
+
+    image_path = tmp_path / "photo.png"
+    image_path.write_bytes(png_bytes(two_objects_photo()))
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server.url + "/")
+    page.fill("#api-key", API_KEY)
+    page.dispatch_event("#api-key", "change")
+    page.select_option("#max-layers", "3")
+    page.set_input_files("#file", str(image_path))
+    page.wait_for_selector("body[data-state=ready]", timeout=60000)
+    frames = wait_for_frame(page, 0)
+    body = page.evaluate("window.liwiViewer.state.response")
+    n = body["n_layers"] - 1
+    assert n >= 2, body["manifest"]
+    front = n - 1
+
+    # Drag the front object: a move op, with its index in the stack as decomposed.
+    drag_object(page, body, front, (0, 0), (30, 10))
+    frames = wait_for_frame(page, frames)
+    first = page.evaluate("window.liwiViewer.state.offsets")[front]
+    assert page.input_value("#edit-object") == str(front)  # the dragged object is selected
+
+    # Remove the back object: every object in front of it moves down one index.
+    page.select_option("#edit-object", "0")
+    page.click("#remove-object")
+    frames = wait_for_frame(page, frames)
+
+    # The front object's shadow at 0.4: recorded after the remove, so it is object n - 2.
+    page.select_option("#edit-object", str(front))
+    set_strength(page, 0.4)
+    frames = wait_for_frame(page, frames)
+
+    # Drag it again: its move op (recorded before the remove) is updated, not appended.
+    drag_object(page, body, front, first, (-12, 6))
+    frames = wait_for_frame(page, frames)
+    dx, dy = page.evaluate("window.liwiViewer.state.offsets")[front]
+    assert abs(dx - 18) <= 1 and abs(dy - 16) <= 1, (dx, dy)
+    expected = {
+        "version": 1,
+        "ops": [
+            {"op": "move", "object": front, "dx": dx, "dy": dy},
+            {"op": "remove", "object": 0},
+            {"op": "shadow", "object": front - 1, "strength": 0.4},
+        ],
+    }
+    assert page.evaluate("window.liwiViewer.editList()") == expected
+    canvas = canvas_pixels(page)
+
+    # The ops file: valid v1 ops, exactly what was done.
+    with page.expect_download(timeout=60000) as dl:
+        page.click("#dl-ops")
+    assert dl.value.suggested_filename == "photo-ops.json"
+    ops_path = tmp_path / "ops.json"
+    ops_path.write_bytes(Path(dl.value.path()).read_bytes())
+    edits = EditList.parse(ops_path.read_text())
+    assert edits.model_dump(exclude_defaults=True) == {"ops": expected["ops"]}
+
+    # The edited image from POST v1/recompose.
+    with page.expect_download(timeout=60000) as dl:
+        page.click("#dl-edited")
+    assert dl.value.suggested_filename == "photo-edited.png"
+    edited = decode_png(Path(dl.value.path()).read_bytes())[..., :3]
+    page.wait_for_selector("body[data-state=ready]")
+
+    # `liwi edit` on the same layers (the folder the JSON answer describes) with those ops.
+    folder = tmp_path / "layers"
+    folder.mkdir()
+    manifest = {**body["manifest"], "width": body["width"], "height": body["height"]}
+    manifest["layers"] = [{k: v for k, v in x.items() if k != "png"} for x in body["layers"]]
+    (folder / "layers.json").write_text(json.dumps(manifest))
+    for layer in body["layers"]:
+        (folder / layer["file"]).write_bytes(base64.b64decode(layer["png"]))
+    out = tmp_path / "edited.png"
+    assert main(["edit", str(folder), "--ops", str(ops_path), "--out", str(out)]) == 0
+    cli = decode_png(out.read_bytes())[..., :3]
+    assert edited.shape == cli.shape
+    assert np.abs(edited - cli).max() <= 1 / 255, np.abs(edited - cli).max()
+    # The live canvas showed the same picture (browser rounding: TOLERANCE).
+    assert np.abs(canvas - cli).max() <= TOLERANCE, np.abs(canvas - cli).max()
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "viewer-edit.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"\nviewer edit screenshot: {shot}")
+    assert errors == [], errors
+    assert "error" not in (page.get_attribute("#status", "class") or "")
