@@ -62,3 +62,38 @@ def test_decodes_wait_for_a_slot(monkeypatch):
     jobs = asyncio.run(main())
     assert len(jobs) == 8 and all(j.image.shape == (48, 64, 3) for j in jobs)
     assert peak[0] == 2
+
+
+def test_large_photos_reach_the_model_one_at_a_time():
+    """The ingress's own scheduling: large photos wait for a slot, normal ones never do."""
+    import numpy as np
+
+    from liwi.serving.requests import DecomposeJob
+
+    settings = ServeAppArgs(large_pixels=100 * 100, max_concurrent_large=1)
+    running = {"large": 0, "normal": 0}
+    peak = {"large": 0, "normal": 0}
+
+    class CountingModelSide:  # stands in for the Serve handle: the policy is the ingress's
+        async def decompose(self, job):
+            kind = "large" if job.image.shape[0] * job.image.shape[1] > 100 * 100 else "normal"
+            running[kind] += 1
+            peak[kind] = max(peak[kind], running[kind])
+            await asyncio.sleep(0.05)
+            running[kind] -= 1
+            return None, {}, {}
+
+    def job(side: int) -> DecomposeJob:
+        return DecomposeJob(np.zeros((side, side, 3), np.uint8), None, 2, "json")
+
+    async def main():
+        slots = asyncio.Semaphore(settings.max_concurrent_large)
+        backend = CountingModelSide()
+        jobs = [job(200) for _ in range(4)] + [job(50) for _ in range(4)]
+        t0 = time.monotonic()
+        await asyncio.gather(*(api.call_model(backend, j, settings, slots) for j in jobs))
+        return time.monotonic() - t0
+
+    elapsed = asyncio.run(main())
+    assert peak == {"large": 1, "normal": 4}
+    assert elapsed >= 4 * 0.05  # the four large ones ran one after another

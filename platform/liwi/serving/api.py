@@ -207,6 +207,7 @@ def create_app(settings: ServeAppArgs, backend: ModelBackend) -> FastAPI:
     app.state.backend = backend
     # Decodes (CPU + up to max_pixels of 8-bit memory each) run at most this many at once.
     decode_slots = asyncio.Semaphore(settings.max_concurrent_decodes)
+    large_slots = asyncio.Semaphore(settings.max_concurrent_large)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError):
@@ -312,9 +313,7 @@ def create_app(settings: ServeAppArgs, backend: ModelBackend) -> FastAPI:
         t0 = time.perf_counter()
         job = await read_job(request, settings, decode_slots)
         t1 = time.perf_counter()
-        packed, model_ref, model_timings = await with_timeout(
-            backend.decompose(job), settings.request_timeout_s
-        )
+        packed, model_ref, model_timings = await call_model(backend, job, settings, large_slots)
         t2 = time.perf_counter()
         if job.format == "json":
             body = await run_in_threadpool(encoders.stack_to_json, packed, model_ref, job.composite)
@@ -367,6 +366,22 @@ def create_app(settings: ServeAppArgs, backend: ModelBackend) -> FastAPI:
     app.openapi_schema = None
     _register_component_schemas(app, [DecomposeJSONRequest, DecomposeResponse])
     return app
+
+
+async def call_model(
+    backend: ModelBackend, job: DecomposeJob, settings: ServeAppArgs, large_slots: asyncio.Semaphore
+) -> tuple[PackedStack, dict, dict[str, float]]:
+    """The model call within the request's time budget; a large photo (over
+    ``settings.large_pixels``) first waits for one of the ``large_slots``."""
+    h, w = job.image.shape[:2]
+
+    async def guarded():
+        if h * w <= settings.large_pixels:
+            return await backend.decompose(job)
+        async with large_slots:
+            return await backend.decompose(job)
+
+    return await with_timeout(guarded(), settings.request_timeout_s)
 
 
 async def with_timeout(awaitable, timeout_s: float):

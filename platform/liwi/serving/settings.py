@@ -37,6 +37,11 @@ class ServeAppArgs(JobConfig):
     # Decodes running at once in one ingress replica; more requests wait for a slot, so a
     # burst of heavy uploads cannot take every CPU and all the memory.
     max_concurrent_decodes: int = Field(2, ge=1, le=64)
+    # A photo with more working pixels than this is "large": large photos reach the model at
+    # most max_concurrent_large at a time per ingress replica, so a burst of them cannot
+    # fill the model replica's queue ahead of normal requests.
+    large_pixels: int = Field(1_000_000, ge=64)
+    max_concurrent_large: int = Field(1, ge=1, le=64)
     # Whole request body must arrive within this many seconds (slow clients) → 408.
     body_timeout_s: float = Field(60.0, gt=0)
     # Upper bound a client may ask for in max_layers (background + objects).
