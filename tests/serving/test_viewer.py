@@ -101,18 +101,25 @@ def browser():
         b.close()
 
 
-def test_viewer_end_to_end(server, browser, tmp_path):
-    image_path = tmp_path / "photo.png"
-    image_path.write_bytes(png_bytes(photo(320, 240, seed=3)))
+def open_decomposed(browser, server, image_path, max_layers: str | None = None):
+    """A viewer page with the key entered and ``image_path`` decomposed; its page errors."""
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(server.url + "/")
     page.fill("#api-key", API_KEY)
     page.dispatch_event("#api-key", "change")
-
+    if max_layers is not None:
+        page.select_option("#max-layers", max_layers)
     page.set_input_files("#file", str(image_path))
     page.wait_for_selector("body[data-state=ready]", timeout=60000)
+    return page, errors
+
+
+def test_viewer_end_to_end(server, browser, tmp_path):
+    image_path = tmp_path / "photo.png"
+    image_path.write_bytes(png_bytes(photo(320, 240, seed=3)))
+    page, errors = open_decomposed(browser, server, image_path)
     frames = wait_for_frame(page, 0)
     body = page.evaluate("window.liwiViewer.state.response")
     n_objects = body["n_layers"] - 1
@@ -256,15 +263,7 @@ def test_viewer_edits_and_downloads_the_result(server, browser, tmp_path):
 
     image_path = tmp_path / "photo.png"
     image_path.write_bytes(png_bytes(two_objects_photo()))
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(server.url + "/")
-    page.fill("#api-key", API_KEY)
-    page.dispatch_event("#api-key", "change")
-    page.select_option("#max-layers", "3")
-    page.set_input_files("#file", str(image_path))
-    page.wait_for_selector("body[data-state=ready]", timeout=60000)
+    page, errors = open_decomposed(browser, server, image_path, max_layers="3")
     frames = wait_for_frame(page, 0)
     body = page.evaluate("window.liwiViewer.state.response")
     n = body["n_layers"] - 1
