@@ -23,7 +23,6 @@ from liwi.model.prompts import Prompt
 from liwi.predictor import (
     DEFAULT_MAX_LAYERS,
     HOLE_ALPHA,
-    PRIOR_GROW_FRAC,
     PRIOR_MIN_AREA,
     PRIOR_REL_AREA,
     PredictorError,
@@ -64,14 +63,14 @@ class PriorDecomposer:
     def decompose(
         self, image: Any, prompt: Prompt | None = None, max_layers: int = DEFAULT_MAX_LAYERS
     ) -> LayerStack:
-        from liwi.priors.refine import box_mask, instances
+        from liwi.priors.refine import box_mask, grow_px, instances
 
         img = as_input_image(image)
         if max_layers < 1:
             raise PredictorError(f"max_layers must be ≥ 1 (background only), got {max_layers}")
         h, w = img.shape[:2]
         alpha = self.prior.alpha(img)
-        grow = max(2, round(PRIOR_GROW_FRAC * max(h, w)))
+        grow = grow_px(img.shape)
         if prompt is not None and not prompt.empty:
             prompt.validate(h, w)
             if prompt.points:

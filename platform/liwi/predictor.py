@@ -44,10 +44,9 @@ MIN_OBJECT_AREA = 0.002
 DEFAULT_MAX_LAYERS = 3
 # Prior objects: a connected part of the prior's alpha (> 0.5) is an object when it covers
 # ≥ PRIOR_MIN_AREA of the image and ≥ PRIOR_REL_AREA of the largest part; it keeps the soft
-# alpha within PRIOR_GROW_FRAC × long side of itself.
+# alpha around itself (liwi.priors.refine.grow_px).
 PRIOR_MIN_AREA = 0.004
 PRIOR_REL_AREA = 0.08
-PRIOR_GROW_FRAC = 0.02
 # A box prompt uses the prior when one prior object covers this share of the box; that
 # object is kept within the box grown by BOX_SLACK of the box's size on every side.
 PRIOR_BOX_MIN_COVER = 0.05
@@ -290,10 +289,10 @@ class Predictor:
             prompt is not None and (prompt.points or prompt.mask is not None)
         ):
             return [(prompt, None)] + [(None, None)] * (passes - 1)
-        from liwi.priors.refine import instances
+        from liwi.priors.refine import grow_px, instances
 
         alpha = self.prior.alpha(image)
-        grow = max(2, round(PRIOR_GROW_FRAC * max(image.shape[:2])))
+        grow = grow_px(image.shape)
         if prompt is not None and prompt.box is not None:
             return self._plan_box(alpha, prompt, passes, grow)
         objs = instances(alpha, passes, PRIOR_MIN_AREA, PRIOR_REL_AREA, grow)

@@ -22,6 +22,16 @@ def resize_map(arr: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     return cv2.resize(arr.astype(np.float32), (w, h), interpolation=interp)
 
 
+# An object keeps the prior's soft alpha within this fraction of the image's long side of
+# its core (the soft edge and small parts around it), and at least 2 px.
+GROW_FRAC = 0.02
+
+
+def grow_px(shape: tuple[int, ...]) -> int:
+    """How far (px) an instance's soft alpha reaches around its core on an image of ``shape``."""
+    return max(2, round(GROW_FRAC * max(shape[:2])))
+
+
 def box_mask(
     shape: tuple[int, int], box: tuple[float, float, float, float], slack: float = 0.0
 ) -> np.ndarray:

@@ -73,7 +73,7 @@ class SalientSegmenter(Tool[SegmentInput, SegmentOutput]):
         return weights.licence_of(self.weight)
 
     def run(self, inputs: SegmentInput, params: SalientSegmentParams) -> SegmentOutput:
-        from liwi.priors.refine import box_mask, instances
+        from liwi.priors.refine import box_mask, grow_px, instances
 
         image = as_image(inputs.image)
         h, w = image.shape[:2]
@@ -85,7 +85,7 @@ class SalientSegmenter(Tool[SegmentInput, SegmentOutput]):
             alpha = self.prior.alpha(image)
             if inputs.box is not None:
                 alpha = alpha * box_mask(alpha.shape, inputs.box)
-            grow = max(2, round(0.02 * max(h, w)))
+            grow = grow_px(image.shape)
             for m in instances(
                 alpha, params.max_candidates, params.min_area, params.rel_area, grow
             ):
