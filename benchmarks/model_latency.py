@@ -1,7 +1,7 @@
 """CPU latency of ``Predictor.decompose`` on a 512×512 photo (run by hand).
 
     python benchmarks/model_latency.py [--model URI] [--runs 20] [--threads 2] [--box x0,y0,x1,y1]
-        [--priors u2netp,u2net,none] [--no-classical]
+        [--priors u2netp,u2net,none] [--no-classical] [--compare-model NAME=URI ...]
 
 Reports median and p90 wall time of a full decomposition (resize, up to two peels,
 upsampling, stack assembly) with ``max_layers`` 3, and of a single peel (``max_layers``
@@ -42,6 +42,13 @@ def main(argv: list[str] | None = None) -> int:
         "--priors", default="u2netp", help="comma-separated prior weights to time ('none' = off)"
     )
     ap.add_argument("--no-classical", action="store_true", help="time the model only")
+    ap.add_argument(
+        "--compare-model",
+        action="append",
+        default=[],
+        metavar="NAME=URI",
+        help="another model timed in the same loop with the first prior (repeatable)",
+    )
     args = ap.parse_args(argv)
 
     import numpy as np
@@ -66,6 +73,15 @@ def main(argv: list[str] | None = None) -> int:
             return p.decompose(im, prompt, max_layers=n)
 
         methods.append(Method(name, run, f"LiWi model, prior {prior}"))
+    first_prior = args.priors.split(",")[0]
+    for spec in args.compare_model:
+        name, _, uri = spec.partition("=")
+        other = Predictor.from_uri(
+            uri or None, device="cpu", prior=None if first_prior == "none" else first_prior
+        )
+        methods.append(
+            Method(name, lambda im, n, p=other: p.decompose(im, prompt, max_layers=n), uri)
+        )
     if not args.no_classical:
         methods.append(classical_method())
     out = {

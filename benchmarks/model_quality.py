@@ -3,7 +3,7 @@
     python benchmarks/model_quality.py --table /tmp/liwi_data/l3/table /tmp/liwi_data/l2/table \
         [--model URI] [--split test] [--json out.json] [--sheet out.png] [--test-sheet t.png] \
         [--sheet-boxes benchmarks/sample_lake_boxes.json --boxed-sheet boxed.png] \
-        [--method model|add|prior] [--prior u2netp|u2net|none]
+        [--method model|add|prior] [--prior u2netp|u2net|none] [--alpha-source prior|model]
 
 Reports, for the model and for the identity baseline (background = input, no objects):
 
@@ -222,6 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--boxed-sheet", type=Path, default=None, help="box-prompted contact sheet")
     ap.add_argument("--test-sheet", type=Path, default=None, help="sheet of test samples")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--alpha-source",
+        default="prior",
+        choices=("prior", "model"),
+        help="alpha of prior-planned layers: the prior instance's or the network's (model v2)",
+    )
     args = ap.parse_args(argv)
 
     if args.boxed_sheet and not args.sheet_boxes:
@@ -236,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     prior = None if args.prior.lower() == "none" else args.prior
     predictor = build_decomposer(args.method, args.model, prior=prior, device="cpu")
+    if args.method == "model":
+        predictor.alpha_source = args.alpha_source
     rows = rows_from_table(args.table, split=args.split, limit=args.limit)
     if not rows:
         print(f"no {args.split} rows in {args.table}", file=sys.stderr)
@@ -243,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     res = evaluate(predictor, rows)
     res["model_uri"] = args.model or "default"
     res["method"], res["prior"] = args.method, prior
+    res["alpha_source"] = args.alpha_source if args.method == "model" else None
     res["split"] = args.split
     text = json.dumps(res, indent=2)
     print(text)

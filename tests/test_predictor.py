@@ -187,3 +187,26 @@ def test_missing_prior_weight_is_a_clear_error(ckpt, tmp_path, monkeypatch):
     monkeypatch.setenv("LIWI_WEIGHTS_DIR", str(tmp_path))
     with pytest.raises(PredictorError, match="liwi weights fetch u2netp"):
         Predictor.from_uri(str(ckpt), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def v2(tmp_path_factory):
+    """Model v2 at step 0 (LiWi heads on the pretrained U²-Netp trunk) with the prior."""
+    from liwi.model.u2layernet import pretrained
+
+    path = save_checkpoint(pretrained(), tmp_path_factory.mktemp("v2") / "v2.pt")
+    return Predictor.from_uri(str(path), device="cpu")
+
+
+def test_v2_reads_the_priors_maps_once_per_photo(v2, monkeypatch):
+    calls = []
+    real = v2.prior.maps
+    monkeypatch.setattr(v2.prior, "maps", lambda im: calls.append(1) or real(im))
+    photo = _photo("rocket_tall.jpg")
+    stack = v2.decompose(photo, max_layers=3)
+    assert len(calls) == 1 and v2.reads_saliency
+    assert stack.size == photo.shape[:2] and len(stack.objects) >= 1
+    top = stack.objects[-1].alpha
+    h, w = top.shape
+    assert top[h // 2, w // 2 - 10 : w // 2 + 10].max() > 0.9  # the rocket body
+    assert (stack.background == photo).all(axis=2).mean() > 0.3  # untouched pixels

@@ -153,6 +153,9 @@ class Predictor:
         self.config = model.config
         self.source = source
         self.prior = prior  # a SalientPrior (or anything with .alpha(image)), or None
+        # whose alpha a prior-planned layer gets: the prior instance's ("prior") or, for a
+        # network that refines the prompt (model v2), the network's own ("model")
+        self.alpha_source = "prior"
 
     @classmethod
     def from_uri(
@@ -194,7 +197,17 @@ class Predictor:
         return -(-nh // m) * m, -(-nw // m) * m
 
     # -- inference ------------------------------------------------------------------
-    def _run(self, images: list[np.ndarray], prompts: list[Prompt | None]) -> list[dict]:
+    @property
+    def reads_saliency(self) -> bool:
+        """Model v2 reads the prior's seven saliency maps (run once per photo)."""
+        return getattr(self.config, "arch", None) == "u2layernet"
+
+    def _run(
+        self,
+        images: list[np.ndarray],
+        prompts: list[Prompt | None],
+        maps: list[np.ndarray | None] | None = None,
+    ) -> list[dict]:
         """One peeling pass on full-resolution images; returns full-resolution raw maps.
 
         Images are batched by padded network size, so an image's result never depends on
@@ -204,13 +217,18 @@ class Predictor:
         for i, im in enumerate(images):
             groups.setdefault(self._padded(*self._net_size(*im.shape[:2])), []).append(i)
         results: list[dict | None] = [None] * len(images)
+        maps = maps or [None] * len(images)
         for idx in groups.values():
-            outs = self._run_same_size([images[i] for i in idx], [prompts[i] for i in idx])
+            outs = self._run_same_size(
+                [images[i] for i in idx], [prompts[i] for i in idx], [maps[i] for i in idx]
+            )
             for i, r in zip(idx, outs, strict=True):
                 results[i] = r
         return results  # type: ignore[return-value]
 
-    def _run_same_size(self, images: list[np.ndarray], prompts: list[Prompt | None]) -> list[dict]:
+    def _run_same_size(
+        self, images: list[np.ndarray], prompts: list[Prompt | None], maps: list
+    ) -> list[dict]:
         import torch
         from torch.nn import functional as F
 
@@ -218,18 +236,24 @@ class Predictor:
         ph, pw = self._padded(*sizes[0])
         x = torch.zeros(len(images), 3, ph, pw)
         p = torch.zeros(len(images), 3, ph, pw)
+        with_maps = all(m is not None for m in maps)
+        sal = torch.zeros(len(images), 7, ph, pw) if with_maps else None
         for i, (im, (nh, nw), pr) in enumerate(zip(images, sizes, prompts, strict=True)):
             t = torch.from_numpy(im).permute(2, 0, 1)[None]
             small = F.interpolate(t, size=(nh, nw), mode="area")
             x[i] = F.pad(small, (0, pw - nw, 0, ph - nh), mode="replicate")[0]
             p[i, :, :nh, :nw] = torch.from_numpy(rasterize(pr, im.shape[:2], (nh, nw)))
+            if sal is not None:  # the prior's maps (its own square input) at the net's geometry
+                m = F.interpolate(torch.from_numpy(maps[i])[None], size=(nh, nw), mode="bilinear")
+                sal[i] = F.pad(m, (0, pw - nw, 0, ph - nh), mode="replicate")[0]
         x, p = x.to(self.device), p.to(self.device)
+        extra = {"saliency": sal.to(self.device)} if sal is not None else {}
         with torch.no_grad():
             if self.device.type == "cuda":
                 with torch.autocast("cuda", dtype=torch.bfloat16):
-                    out = self.model(x, p)
+                    out = self.model(x, p, **extra)
             else:
-                out = self.model(x, p)
+                out = self.model(x, p, **extra)
         results = []
         for i, (im, (nh, nw)) in enumerate(zip(images, sizes, strict=True)):
             h, w = im.shape[:2]
@@ -283,7 +307,9 @@ class Predictor:
             out += self._peel(chunk, prompts[start : start + batch_size], max_layers)
         return out
 
-    def _plan(self, image: np.ndarray, prompt: Prompt | None, passes: int) -> list[tuple]:
+    def _plan(
+        self, image: np.ndarray, prompt: Prompt | None, passes: int, maps: np.ndarray | None
+    ) -> list[tuple]:
         """(prompt, alpha) per peeling pass from the prior; alpha None = the network's own."""
         if self.prior is None or (
             prompt is not None and (prompt.points or prompt.mask is not None)
@@ -291,7 +317,7 @@ class Predictor:
             return [(prompt, None)] + [(None, None)] * (passes - 1)
         from liwi.priors.refine import grow_px, instances
 
-        alpha = self.prior.alpha(image)
+        alpha = self.prior.alpha(image, maps=maps)
         grow = grow_px(image.shape)
         if prompt is not None and prompt.box is not None:
             return self._plan_box(alpha, prompt, passes, grow)
@@ -317,9 +343,14 @@ class Predictor:
 
     def _peel(self, imgs: list[np.ndarray], prompts: list, max_layers: int) -> list[LayerStack]:
         passes = max_layers - 1
+        # model v2 reads the prior's maps of the photo in every pass: the trunk runs once
+        maps = [
+            self.prior.maps(im) if passes and self.prior and self.reads_saliency else None
+            for im in imgs
+        ]
         plans = [
-            self._plan(im, pr, passes) if passes else []
-            for im, pr in zip(imgs, prompts, strict=True)
+            self._plan(im, pr, passes, m) if passes else []
+            for im, pr, m in zip(imgs, prompts, maps, strict=True)
         ]
         current = list(imgs)
         peeled: list[list[ObjectLayer]] = [[] for _ in imgs]
@@ -327,15 +358,20 @@ class Predictor:
         for k in range(passes):
             if not active:
                 break
-            res = self._run([current[i] for i in active], [plans[i][k][0] for i in active])
+            res = self._run(
+                [current[i] for i in active],
+                [plans[i][k][0] for i in active],
+                [maps[i] for i in active],
+            )
             still = []
             for i, raw in zip(active, res, strict=True):
-                r = assemble(raw, plans[i][k][1])
+                planned = plans[i][k][1]
+                r = assemble(raw, planned if self.alpha_source == "prior" else None)
                 area = float(r["alpha"].mean())
                 if area < MIN_OBJECT_AREA:
                     continue
                 shadow = r["shadow"] if r["shadow"].shape[2] == 3 else r["shadow"][..., 0]
-                label = "object" if plans[i][k][1] is None else "salient object"
+                label = "object" if planned is None else "salient object"
                 obj = ObjectLayer.from_maps(
                     r["color"], r["alpha"], shadow, label=label, scores={"area": area}
                 )

@@ -11,6 +11,7 @@ from liwi.evaluation.ablation import AblationConfig, variant_config
 from liwi.evaluation.job import EvaluateConfig
 from liwi.tracking import PromoteConfig
 from liwi.training.distributed import TrainConfig
+from liwi.training.finetune import FinetuneConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "jobs" / "configs"
 
@@ -23,6 +24,7 @@ CONFIGS = Path(__file__).resolve().parents[2] / "jobs" / "configs"
         ("evaluate.yaml", EvaluateConfig),
         ("ablation.yaml", AblationConfig),
         ("promote.yaml", PromoteConfig),
+        ("finetune_v2.yaml", FinetuneConfig),
     ],
 )
 def test_shipped_config_loads(name, cls):

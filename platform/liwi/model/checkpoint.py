@@ -16,6 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from liwi.model.config import ModelConfig
 
 FORMAT = "liwi-layernet"
@@ -73,17 +75,38 @@ def save_checkpoint(model, path: str | Path, meta: dict[str, Any] | None = None)
     return path
 
 
+def _parse_config(config: Any) -> Any:
+    """A :class:`ModelConfig` (LayerNet) or a ``U2LayerNetConfig`` (``arch: u2layernet``)."""
+    if isinstance(config, BaseModel):
+        return config
+    if config.get("arch") == "u2layernet":
+        from liwi.model.u2layernet import U2LayerNetConfig
+
+        return U2LayerNetConfig(**config)
+    return ModelConfig(**config)
+
+
+def _network(cfg: Any):
+    if isinstance(cfg, ModelConfig):
+        from liwi.model.network import LayerNet
+
+        return LayerNet(cfg)
+    from liwi.model.u2layernet import U2LayerNet
+
+    return U2LayerNet(cfg)
+
+
 def build_model(
-    config: ModelConfig | dict[str, Any] | None = None,
+    config: BaseModel | dict[str, Any] | None = None,
     checkpoint: str | Path | bytes | dict[str, Any] | None = None,
 ):
-    """Build a :class:`~liwi.model.network.LayerNet`; load ``checkpoint`` strictly if given.
+    """Build the network a config names (:class:`~liwi.model.network.LayerNet`, or
+    :class:`~liwi.model.u2layernet.U2LayerNet` for ``arch: u2layernet``); load
+    ``checkpoint`` strictly if given.
 
     ``config`` may be omitted when the checkpoint carries one; when both are given they
     must agree. Returns the model in eval mode on the CPU.
     """
-    from liwi.model.network import LayerNet
-
     ckpt = None
     if checkpoint is not None:
         ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
@@ -91,13 +114,13 @@ def build_model(
         if ckpt is None:
             raise CheckpointError("build_model needs a config, a checkpoint, or both")
         config = ckpt["config"]
-    cfg = config if isinstance(config, ModelConfig) else ModelConfig(**config)
-    if ckpt is not None and ModelConfig(**ckpt["config"]) != cfg:
+    cfg = _parse_config(config)
+    if ckpt is not None and _parse_config(ckpt["config"]) != cfg:
         raise CheckpointError(
             f"config does not match the checkpoint's: given {cfg.model_dump()}, "
             f"checkpoint {ckpt['config']}"
         )
-    model = LayerNet(cfg)
+    model = _network(cfg)
     if ckpt is not None:
         try:
             result = model.load_state_dict(ckpt["state_dict"], strict=False)

@@ -68,7 +68,7 @@ class SalientPrior:
                 str(self.path), sess_options=opts, providers=["CPUExecutionProvider"]
             )
             self._input = self._session.get_inputs()[0].name
-        return self._session.run(None, {self._input: x})[0]
+        return np.concatenate(self._session.run(None, {self._input: x}), axis=1)
 
     def torch_module(self):
         """The ONNX graph as a trainable ``torch.nn.Module`` (onnx2torch; outputs d0…d6)."""
@@ -85,8 +85,8 @@ class SalientPrior:
         net = self.torch_module().to(self.device)
         with torch.no_grad():
             out = net(torch.from_numpy(x).to(self.device))
-        first = out[0] if isinstance(out, list | tuple) else out
-        return first.float().cpu().numpy()
+        maps = list(out) if isinstance(out, list | tuple) else [out]
+        return torch.cat([m.float() for m in maps], dim=1).cpu().numpy()
 
     # -- public -----------------------------------------------------------------------
     def preprocess(self, image: np.ndarray) -> np.ndarray:
@@ -94,19 +94,31 @@ class SalientPrior:
         small = resize_map(np.asarray(image, np.float32), (INPUT_SIZE, INPUT_SIZE))
         return ((small - MEAN) / STD).transpose(2, 0, 1)[None].astype(np.float32)
 
-    def saliency(self, image: np.ndarray) -> np.ndarray:
-        """Min-max normalised 320×320 salient map in [0, 1] (no stretch, no resize)."""
+    def maps(self, image: np.ndarray) -> np.ndarray:
+        """The network's seven raw 320×320 maps (fused, then sides 1-6), probabilities.
+
+        Model v2 (:class:`~liwi.model.u2layernet.U2LayerNet`) reads all seven; the alpha
+        is made from the first.
+        """
         x = self.preprocess(image)
         raw = self._run_torch(x) if self.device.startswith("cuda") else self._run_onnx(x)
-        m = raw[0, 0].astype(np.float32)
+        return raw[0].astype(np.float32)
+
+    def saliency(self, image: np.ndarray, maps: np.ndarray | None = None) -> np.ndarray:
+        """Min-max normalised 320×320 salient map in [0, 1] (no stretch, no resize)."""
+        m = (self.maps(image) if maps is None else maps)[0].astype(np.float32)
         lo, hi = float(m.min()), float(m.max())
         return (m - lo) / (hi - lo) if hi - lo > 1e-6 else np.zeros_like(m)
 
-    def alpha(self, image: np.ndarray, refine: bool = True) -> np.ndarray:
-        """Soft foreground alpha at the image's resolution (stretched, edge-refined)."""
+    def alpha(
+        self, image: np.ndarray, refine: bool = True, maps: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Soft foreground alpha at the image's resolution (stretched, edge-refined);
+        ``maps`` (from :meth:`maps`) saves running the network again."""
         image = np.asarray(image, np.float32)
         h, w = image.shape[:2]
-        sal = np.clip((self.saliency(image) - STRETCH_LOW) / (STRETCH_HIGH - STRETCH_LOW), 0, 1)
+        sal = self.saliency(image, maps)
+        sal = np.clip((sal - STRETCH_LOW) / (STRETCH_HIGH - STRETCH_LOW), 0, 1)
         up = resize_map(sal, (h, w))
         if refine:
             radius = max(1, round(max(h, w) * GUIDE_RADIUS_FRAC))

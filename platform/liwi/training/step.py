@@ -33,8 +33,9 @@ def _autocast(device):
 def forward_losses(model, batch: dict[str, Any], loss_config: LossConfig) -> dict[str, Any]:
     """Run the model on ``batch`` (already on its device) and compute the loss terms."""
     device = batch["image"].device
+    extra = {"saliency": batch["saliency"]} if "saliency" in batch else {}  # model v2's cache
     with _autocast(device):
-        pred = model(batch["image"], batch["prompt"])
+        pred = model(batch["image"], batch["prompt"], **extra)
     return compute_losses(pred, batch, loss_config)
 
 

@@ -1,0 +1,31 @@
+"""``liwi finetune``: fine-tune model v2 (LiWi heads on the pretrained U²-Net trunk)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="FinetuneConfig YAML (jobs/configs/…)")
+    p.add_argument(
+        "--table", action="extend", nargs="+", help="override: layer table URI(s) (repeatable)"
+    )
+    p.add_argument("--out", help="override: checkpoint path")
+    p.add_argument("--steps", type=int, help="override: max optimisation steps")
+    p.add_argument("--max-minutes", type=float, help="override: wall-clock budget")
+
+
+def run(args: argparse.Namespace) -> int:
+    from liwi.training.finetune import FinetuneConfig
+    from liwi.training.finetune import run as finetune
+
+    cfg = FinetuneConfig.from_yaml(
+        args.config,
+        tables=args.table,
+        out=args.out,
+        steps=args.steps,
+        max_minutes=args.max_minutes,
+    )
+    path = finetune(cfg)
+    print(f"checkpoint: {path}")
+    return 0

@@ -1,0 +1,234 @@
+"""Fine-tune model v2 (:class:`~liwi.model.u2layernet.U2LayerNet`) on a trunk cache.
+
+The trunk is frozen (its saliency maps come from :mod:`liwi.training.trunk_cache`); the
+LiWi heads learn, with every LiWi objective on:
+
+* **shadow-guided learning** — the explicit attenuation S (``shadow_attenuation``) and
+  the shadow-free background inside the shadow (``shadow_background``; the heads'
+  background is the input with S lifted, so both terms teach S);
+* **degradation-restoration** — a share ``degrade_prob`` of samples gets an eroded,
+  dilated or blurred mask prompt and a blurred object boundary in the input, and is
+  scored on the clean alpha and colour;
+* the alpha terms (L1, gradient, Laplacian, soft IoU) and the decontaminated colour.
+
+The other samples are prompted the way the predictor prompts at inference: with the
+trunk's own stretched saliency kept around the true object (``prior_prompt_prob``) — an
+imperfect instance mask — or with the true mask.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from liwi.config import JobConfig
+from liwi.losses import LossConfig
+
+# Loss weights of v2: the background is I / S (the hole under the object is the
+# inpainter's), so its whole-image L1 and the recomposition term, which would ask the
+# lifted input to equal the hidden background, are off.
+V2_LOSS = LossConfig(background_l1=0.0, recomposition=0.0)
+
+
+class FinetuneConfig(JobConfig):
+    """Config of ``liwi finetune`` (YAML under ``jobs/configs/``)."""
+
+    tables: list[str] = Field(min_length=1)  # layer tables (folder or s3://…) with splits
+    cache: str = "runs/v2/cache"  # trunk cache (train/, val/), built when missing or stale
+    out: str = "runs/v2/liwi-v2.pt"  # checkpoint path; history/plot go beside it
+    model: dict[str, Any] = Field(default_factory=dict)  # U2LayerNetConfig fields
+    loss: LossConfig = V2_LOSS
+    crop: int = Field(256, ge=64)  # random square crop of the cached images (multiple of 32)
+    steps: int = Field(2000, ge=1)  # optimisation steps (upper bound)
+    max_minutes: float = Field(40.0, gt=0)  # wall-clock budget (upper bound)
+    batch_size: int = Field(8, ge=1)
+    lr: float = Field(2e-3, gt=0)  # peak AdamW learning rate (heads only)
+    weight_decay: float = Field(1e-4, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+    prior_prompt_prob: float = Field(0.5, ge=0, le=1)  # prompt = saliency near the object
+    degrade_prob: float = Field(0.3, ge=0, le=1)  # degraded prompt + boundary, restoration
+    degrade_max_px: int = Field(6, ge=1)  # largest erosion/dilation/blur radius, pixels
+    prior_grow_px: int = Field(9, ge=1)  # how far the saliency prompt reaches past the object
+    val_every: int = Field(100, ge=1)
+    val_samples: int = Field(96, ge=1)
+    threads: int = Field(0, ge=0)  # torch CPU threads; 0 = torch default
+    seed: int = 0
+
+
+def _u8(a, idx) -> Any:
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.stack([a[i] for i in idx]).astype(np.float32) / 255.0)
+
+
+def _grow(mask, px: int):
+    from torch.nn import functional as F
+
+    return F.max_pool2d(mask, 2 * px + 1, stride=1, padding=px)
+
+
+def _degrade(mask, rng, max_px: int):
+    """Erode, dilate or blur each mask of a B×1×H×W batch by a random radius."""
+    import torch
+    from torch.nn import functional as F
+
+    out = []
+    for m in mask:
+        r = int(rng.integers(1, max_px + 1))
+        op = int(rng.integers(0, 3))
+        m = m[None]
+        if op == 0:
+            m = -_grow(-m, r)
+        elif op == 1:
+            m = _grow(m, r)
+        else:
+            m = F.avg_pool2d(m, 2 * r + 1, stride=1, padding=r, count_include_pad=False)
+        out.append(m[0])
+    return torch.stack(out)
+
+
+def make_batch(cache: dict, idx: list[int], cfg: FinetuneConfig, rng, train: bool) -> dict:
+    """A batch of crops with simulated prompts (see the module docstring)."""
+    import torch
+    from torch.nn import functional as F
+
+    batch = {k: _u8(cache[k], idx) for k in ("image", "alpha", "color", "background", "shadow")}
+    batch["saliency"] = _u8(cache["saliency"], idx)
+    size = batch["image"].shape[-1]
+    c = min(cfg.crop, size)
+    y, x = (int(v) for v in rng.integers(0, size - c + 1, size=2)) if train else (0, 0)
+    batch = {k: v[..., y : y + c, x : x + c] for k, v in batch.items()}
+    if train and rng.random() < 0.5:
+        batch = {k: v.flip(-1) for k, v in batch.items()}
+    alpha = batch["alpha"]
+    b = alpha.shape[0]
+    draw = torch.from_numpy(rng.random(b).astype("float32"))
+    degraded = draw < cfg.degrade_prob
+    prior_like = (draw >= cfg.degrade_prob) & (draw < cfg.degrade_prob + cfg.prior_prompt_prob)
+    from liwi.model.u2layernet import stretched_saliency
+
+    sal = stretched_saliency(batch["saliency"][:, :1])
+    prior_mask = sal * _grow(alpha, cfg.prior_grow_px)
+    # where the trunk misses most of the object, a prior-like prompt would point at nothing
+    missed = (prior_mask * alpha).sum((1, 2, 3)) < 0.5 * alpha.sum((1, 2, 3))
+    mask = alpha.clone()
+    use_prior = prior_like & ~missed
+    mask[use_prior] = prior_mask[use_prior]
+    if degraded.any():
+        mask[degraded] = _degrade(alpha[degraded], rng, cfg.degrade_max_px)
+        img = batch["image"][degraded]
+        band = (_grow(alpha[degraded], 3) - (-_grow(-alpha[degraded], 3))).clamp(0, 1)
+        blurred = F.avg_pool2d(img, 5, stride=1, padding=2, count_include_pad=False)
+        batch["image"][degraded] = band * blurred + (1 - band) * img
+    prompt = torch.zeros(b, 3, c, c)
+    prompt[:, :1] = mask
+    batch["prompt"] = prompt
+    batch["degraded"] = degraded.float()
+    return batch
+
+
+SPLITS = ("train", "val")
+
+
+def ensure(tables: list[str], split: str, folder: Path, model) -> dict:
+    """The trunk cache of ``split``, built first when it is missing or was built from other
+    tables, size or trunk weights."""
+    from liwi.training.trunk_cache import build, load
+
+    want = {"tables": list(tables), "split": split, "size": model.config.resolution}
+    want["weight"] = model.config.trunk
+    meta = folder / "meta.json"
+    if not meta.is_file() or any(json.loads(meta.read_text()).get(k) != v for k, v in want.items()):
+        build(tables, split, folder, size=want["size"], weight=want["weight"])
+    return load(folder)
+
+
+def _val(model, cache, cfg: FinetuneConfig) -> dict[str, float]:
+    import numpy as np
+
+    from liwi.training.step import eval_step
+
+    n = min(cfg.val_samples, len(cache["image"]))
+    rng = np.random.default_rng(12345)  # the same prompts at every validation
+    sums: dict[str, float] = {}
+    batches = 0
+    for start in range(0, n, cfg.batch_size):
+        idx = list(range(start, min(n, start + cfg.batch_size)))
+        for k, v in eval_step(model, make_batch(cache, idx, cfg, rng, False), cfg.loss).items():
+            sums[k] = sums.get(k, 0.0) + v
+        batches += 1
+    return {k: v / batches for k, v in sums.items()}
+
+
+def run(cfg: FinetuneConfig, progress: bool = True) -> Path:
+    """Fine-tune the heads; write and return the checkpoint (trunk included)."""
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    from liwi.model import save_checkpoint
+    from liwi.model.u2layernet import U2LayerNetConfig, pretrained
+    from liwi.training.local import plot_history
+    from liwi.training.step import lr_factor, set_lr, train_step
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if cfg.crop % 32:
+        raise ValueError(f"crop {cfg.crop} must be a multiple of 32")
+    torch.manual_seed(cfg.seed)
+    model = pretrained(U2LayerNetConfig(**cfg.model))
+    train, val = (ensure(cfg.tables, split, Path(cfg.cache) / split, model) for split in SPLITS)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    history: list[dict[str, Any]] = [{"kind": "val", "step": 0, **_val(model, val, cfg)}]
+    rng = np.random.default_rng(cfg.seed)
+    n = len(train["image"])
+    order: list[int] = []
+    t0 = time.monotonic()
+    step = 0
+    bar = tqdm(total=cfg.steps, disable=not progress, desc="finetune")
+    with out.with_suffix(".history.jsonl").open("w") as hist:
+        hist.write(json.dumps(history[0]) + "\n")
+        while step < cfg.steps:
+            elapsed = (time.monotonic() - t0) / 60.0
+            if elapsed >= cfg.max_minutes:
+                break
+            set_lr(opt, cfg.lr * lr_factor(max(step / cfg.steps, elapsed / cfg.max_minutes)))
+            if len(order) < cfg.batch_size:
+                order += [int(i) for i in rng.permutation(n)]
+            idx, order = order[: cfg.batch_size], order[cfg.batch_size :]
+            batch = make_batch(train, idx, cfg, rng, True)
+            logs = train_step(model, opt, batch, cfg.loss, grad_clip=cfg.grad_clip)
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{logs['total']:.4f}")
+            rec = {"kind": "train", "step": step, "minutes": round(elapsed, 3), **logs}
+            history.append(rec)
+            hist.write(json.dumps(rec) + "\n")
+            if step % cfg.val_every == 0:
+                history.append({"kind": "val", "step": step, **_val(model, val, cfg)})
+                hist.write(json.dumps(history[-1]) + "\n")
+                hist.flush()
+    bar.close()
+    final = _val(model, val, cfg)
+    history.append({"kind": "val", "step": step, **final})
+    meta = {
+        "trained_by": "liwi.training.finetune",
+        "train_config": cfg.to_dict(),
+        "steps": step,
+        "minutes": round((time.monotonic() - t0) / 60.0, 2),
+        "cache": train["meta"],
+        "initial_val": history[0],
+        "final_val": final,
+        "torch": torch.__version__,
+    }
+    save_checkpoint(model.cpu(), out, meta=meta)
+    plot_history(history, out.with_suffix(".loss.png"))
+    return out
