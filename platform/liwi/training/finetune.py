@@ -56,6 +56,7 @@ class FinetuneConfig(JobConfig):
     val_every: int = Field(100, ge=1)
     val_samples: int = Field(96, ge=1)
     threads: int = Field(0, ge=0)  # torch CPU threads; 0 = torch default
+    device: str = "auto"  # auto | cpu | cuda (with model.train_trunk: true, all weights train)
     seed: int = 0
 
 
@@ -92,7 +93,9 @@ def _degrade(mask, rng, max_px: int):
     return torch.stack(out)
 
 
-def make_batch(cache: dict, idx: list[int], cfg: FinetuneConfig, rng, train: bool) -> dict:
+def make_batch(
+    cache: dict, idx: list[int], cfg: FinetuneConfig, rng, train: bool, train_trunk: bool = False
+) -> dict:
     """A batch of crops with simulated prompts (see the module docstring)."""
     import torch
     from torch.nn import functional as F
@@ -129,6 +132,8 @@ def make_batch(cache: dict, idx: list[int], cfg: FinetuneConfig, rng, train: boo
     prompt[:, :1] = mask
     batch["prompt"] = prompt
     batch["degraded"] = degraded.float()
+    if train_trunk:  # the trunk trains: it must see the (possibly blurred) input itself
+        del batch["saliency"]
     return batch
 
 
@@ -159,7 +164,8 @@ def _val(model, cache, cfg: FinetuneConfig) -> dict[str, float]:
     batches = 0
     for start in range(0, n, cfg.batch_size):
         idx = list(range(start, min(n, start + cfg.batch_size)))
-        for k, v in eval_step(model, make_batch(cache, idx, cfg, rng, False), cfg.loss).items():
+        batch = make_batch(cache, idx, cfg, rng, False, model.config.train_trunk)
+        for k, v in eval_step(model, batch, cfg.loss).items():
             sums[k] = sums.get(k, 0.0) + v
         batches += 1
     return {k: v / batches for k, v in sums.items()}
@@ -182,6 +188,8 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> Path:
         raise ValueError(f"crop {cfg.crop} must be a multiple of 32")
     torch.manual_seed(cfg.seed)
     model = pretrained(U2LayerNetConfig(**cfg.model))
+    device = cfg.device if cfg.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
+    model = model.to(device)
     train, val = (ensure(cfg.tables, split, Path(cfg.cache) / split, model) for split in SPLITS)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -204,7 +212,7 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> Path:
             if len(order) < cfg.batch_size:
                 order += [int(i) for i in rng.permutation(n)]
             idx, order = order[: cfg.batch_size], order[cfg.batch_size :]
-            batch = make_batch(train, idx, cfg, rng, True)
+            batch = make_batch(train, idx, cfg, rng, True, model.config.train_trunk)
             logs = train_step(model, opt, batch, cfg.loss, grad_clip=cfg.grad_clip)
             step += 1
             bar.update(1)
@@ -228,6 +236,7 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> Path:
         "initial_val": history[0],
         "final_val": final,
         "torch": torch.__version__,
+        "device": device,
     }
     save_checkpoint(model.cpu(), out, meta=meta)
     plot_history(history, out.with_suffix(".loss.png"))
