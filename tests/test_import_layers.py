@@ -56,6 +56,7 @@ ROOMS: list[list[str]] = [
         "liwi.commands",
         "liwi.cli",
         "liwi.serving",
+        "liwi.serving.rollout",  # light: pins the served model, re-deploys over REST
         "liwi.submit",
         "liwi.testing",
     ],
