@@ -74,15 +74,15 @@ def ray_cluster(s3_server: SeaweedS3) -> Iterator[RayHead]:
 
     Its own temp dir, token auth, the dashboard on 127.0.0.1, 4 logical CPUs (a job and a
     small Serve app side by side). Its environment is what a cluster gives its pods: the S3
-    endpoint and credentials, and ``LIWI_HOME`` (the weight cache the image carries). Stopped
-    by process group at the end of the session; its temp dir goes with it.
+    endpoint and credentials, and ``LIWI_WEIGHTS_DIR`` (the weight cache the image carries).
+    Stopped by process group at the end of the session; its temp dir goes with it.
     """
     import secrets
 
-    from liwi.paths import liwi_home
     from liwi.testing.ray_head import start_ray_head
+    from liwi.weights import cache_dir
 
-    env = {**s3_server.env(), "LIWI_HOME": str(liwi_home())}
+    env = {**s3_server.env(), "LIWI_WEIGHTS_DIR": str(cache_dir())}
     head = start_ray_head(
         num_cpus=4,
         auth_token=secrets.token_hex(16),
