@@ -2,13 +2,19 @@
 
 Sources (edit these):
   infra/k8s/raycluster.yaml   the cluster shape (head, CPU and GPU groups, autoscaling)
-  serve/config.yaml           the Ray Serve app (the same file `liwi serve` runs locally)
+  serve/config.gpu.yaml       the Ray Serve app on a cluster with a GPU group ...
+  serve/config.yaml           ... and on a CPU-only cluster (the file `liwi serve` runs locally)
   JOBS below                  which job script and config each RayJob runs
 
 Outputs (never edit by hand): infra/k8s/rayjob-<job>.yaml and infra/k8s/rayservice.yaml.
 
-    python infra/render.py            # rewrite the outputs
-    python infra/render.py --check    # exit 1 if an output is stale (tests do this)
+    python infra/render.py                    # rewrite the outputs
+    python infra/render.py --check            # exit 1 if an output is stale (tests do this)
+    python infra/render.py --accelerator cpu  # the CPU Serve config even on a GPU cluster
+    python infra/render.py --model-version 7  # pin the served model (a rolling update)
+
+Every rendered Train and Serve config must fit the cluster it runs on
+(:func:`train_fit_problems`, :func:`serve_fit_problems`); rendering refuses one that does not.
 
 The RayJob entry points are built by ``liwi.submit.build_entrypoint``, the function
 ``liwi submit`` uses, so a job runs the same command on KubeRay as through the Jobs API.
@@ -29,7 +35,8 @@ if str(REPO / "platform") not in sys.path:
     sys.path.insert(0, str(REPO / "platform"))  # this checkout's liwi, installed or not
 K8S = REPO / "infra" / "k8s"
 CLUSTER_SOURCE = "infra/k8s/raycluster.yaml"
-SERVE_SOURCE = "serve/config.yaml"
+SERVE_SOURCE = "serve/config.yaml"  # the Serve app on a CPU-only cluster
+SERVE_GPU_SOURCE = "serve/config.gpu.yaml"  # the Serve app on a cluster with a GPU group
 IMAGE_WORKDIR = "/home/ray/liwi"  # where infra/Dockerfile puts the repository
 SERVE_HOST = "0.0.0.0"  # Serve proxies listen on all pod interfaces on a cluster
 DEFAULT_MODEL_URI = "models:/liwi@champion"  # the registry alias training promotes
@@ -84,8 +91,143 @@ def _metadata(name: str, cluster: dict[str, Any], **annotations: str) -> dict[st
     return out
 
 
-def render_serve_config(serve_config: dict[str, Any], model_uri: str | None) -> dict[str, Any]:
-    """The Serve config for a cluster: listen on all interfaces, model from the registry."""
+# -- what the cluster offers and what a config asks for -----------------------------------
+# Share of a pod's memory Ray keeps for its object store (Ray's default), not for tasks.
+OBJECT_STORE_SHARE = 0.3
+_QUANTITY_SUFFIX = {
+    "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+}  # fmt: skip
+
+
+def quantity(value: str | float) -> float:
+    """A Kubernetes quantity as a number: ``"500m"`` → 0.5, ``"48Gi"`` → bytes."""
+    text = str(value)
+    for suffix in sorted(_QUANTITY_SUFFIX, key=len, reverse=True):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * _QUANTITY_SUFFIX[suffix]
+    return float(text)
+
+
+def pod_resources(group: dict[str, Any]) -> dict[str, float]:
+    """Ray's logical CPU, GPU and memory of one pod of a head or worker group.
+
+    ``rayStartParams`` win; otherwise KubeRay passes the first container's limits
+    (requests when there are no limits) to ``ray start``.
+    """
+    params = group.get("rayStartParams") or {}
+    res = group["template"]["spec"]["containers"][0].get("resources", {})
+    limits = {**res.get("requests", {}), **res.get("limits", {})}
+    memory = quantity(params.get("memory", limits.get("memory", 0)))
+    return {
+        "CPU": quantity(params.get("num-cpus", limits.get("cpu", 0))),
+        "GPU": quantity(params.get("num-gpus", limits.get("nvidia.com/gpu", 0))),
+        "memory": memory * (1 - OBJECT_STORE_SHARE),
+    }
+
+
+def cluster_pods(spec: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
+    """Every pod the cluster can grow to: the head and each group at ``maxReplicas``."""
+    pods = [("head", pod_resources(spec["headGroupSpec"]))]
+    for group in spec["workerGroupSpecs"]:
+        pods += [(group["groupName"], pod_resources(group))] * int(group["maxReplicas"])
+    return pods
+
+
+def is_gpu_cluster(spec: dict[str, Any]) -> bool:
+    return any(res["GPU"] > 0 for _, res in cluster_pods(spec))
+
+
+def place(
+    bundles: list[dict[str, float]], spec: dict[str, Any]
+) -> tuple[list[str], list[dict[str, float]]]:
+    """First-fit-decreasing placement of resource bundles (one per actor) on the cluster's pods.
+
+    Returns the group each bundle landed in and the bundles that found no room.
+    """
+    free = [(name, dict(res)) for name, res in cluster_pods(spec)]
+    order = sorted(
+        range(len(bundles)), key=lambda i: tuple(-bundles[i].get(k, 0) for k in ("GPU", "CPU"))
+    )
+    where: list[str] = [""] * len(bundles)
+    unplaced = []
+    for i in order:
+        want = bundles[i]
+        for name, room in free:
+            if all(room.get(k, 0) + 1e-9 >= v for k, v in want.items()):
+                for k, v in want.items():
+                    room[k] = room.get(k, 0) - v
+                where[i] = name
+                break
+        else:
+            unplaced.append(want)
+    return where, unplaced
+
+
+def train_fit_problems(config: dict[str, Any], spec: dict[str, Any]) -> list[str]:
+    """Why a Train config does not fit the cluster (empty: it fits).
+
+    Every worker (``resources_per_worker``, a GPU when ``use_gpu``) needs a pod, and each
+    must leave room for at least one Ray Data task (``data_cpus``) beside it.
+    """
+    scaling = config.get("scaling", {})
+    worker = {k: float(v) for k, v in scaling.get("resources_per_worker", {"CPU": 1}).items()}
+    if scaling.get("use_gpu"):
+        worker.setdefault("GPU", 1.0)
+    data_cpus = float(scaling.get("data_cpus", 0.5))
+    n = int(scaling.get("num_workers", 2))
+    problems = []
+    _, unplaced = place([dict(worker) for _ in range(n)] + [{"CPU": data_cpus}] * n, spec)
+    if unplaced:
+        problems.append(
+            f"{n} workers x {worker} plus {n} data tasks x {data_cpus} CPU do not fit: "
+            f"{len(unplaced)} bundles left over"
+        )
+    hosts = [
+        res for _, res in cluster_pods(spec) if all(res.get(k, 0) >= v for k, v in worker.items())
+    ]
+    if hosts and all(res["CPU"] - worker.get("CPU", 0) < data_cpus for res in hosts):
+        problems.append(
+            f"a worker takes {worker.get('CPU', 0)} of its pod's {hosts[0]['CPU']} CPUs: "
+            f"no room beside it for a data task ({data_cpus} CPU)"
+        )
+    return problems
+
+
+def serve_bundles(serve_config: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
+    """One resource bundle per replica at the most replicas each deployment may run."""
+    out = []
+    for app in serve_config.get("applications", []):
+        for dep in app.get("deployments", []):
+            opts = dep.get("ray_actor_options") or {}
+            bundle = {"CPU": float(opts.get("num_cpus", 1)), "GPU": float(opts.get("num_gpus", 0))}
+            if "memory" in opts:
+                bundle["memory"] = float(opts["memory"])
+            auto = dep.get("autoscaling_config") or {}
+            n = int(auto.get("max_replicas", dep.get("num_replicas", 1)))
+            out += [(f"{app['name']}/{dep['name']}", bundle)] * n
+    return out
+
+
+def serve_fit_problems(serve_config: dict[str, Any], spec: dict[str, Any]) -> list[str]:
+    """Why a Serve config at its largest does not fit the cluster (empty: it fits)."""
+    bundles = serve_bundles(serve_config)
+    _, unplaced = place([b for _, b in bundles], spec)
+    if not unplaced:
+        return []
+    return [f"{len(unplaced)} of {len(bundles)} replicas find no pod (e.g. {unplaced[0]})"]
+
+
+def render_serve_config(
+    serve_config: dict[str, Any], model_uri: str | None, pin: str | None = None
+) -> dict[str, Any]:
+    """The Serve config for a cluster: listen on all interfaces, model from the registry.
+
+    ``pin`` (a ``models:/name/N`` URI) goes into the model deployment's ``user_config``, so
+    every replica loads that version (:mod:`liwi.serving.rollout`).
+    """
+    from liwi.serving.rollout import pin_model
+
     cfg = copy.deepcopy(serve_config)
     cfg.setdefault("http_options", {})["host"] = SERVE_HOST
     for app in cfg.get("applications", []):
@@ -93,7 +235,7 @@ def render_serve_config(serve_config: dict[str, Any], model_uri: str | None) -> 
         env.pop("working_dir", None)  # the code is in the image
         if model_uri and "model_uri" in (app.get("args") or {}):
             app["args"]["model_uri"] = model_uri
-    return cfg
+    return pin_model(cfg, pin) if pin else cfg
 
 
 def render_rayjob(job: str, cluster: dict[str, Any]) -> dict[str, Any]:
@@ -117,13 +259,17 @@ def render_rayjob(job: str, cluster: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_rayservice(
-    cluster: dict[str, Any], serve_config: dict[str, Any], model_uri: str | None
+    cluster: dict[str, Any],
+    serve_config: dict[str, Any],
+    model_uri: str | None,
+    source: str = SERVE_SOURCE,
+    pin: str | None = None,
 ) -> dict[str, Any]:
-    cfg = render_serve_config(serve_config, model_uri)
+    cfg = render_serve_config(serve_config, model_uri, pin)
     return {
         "apiVersion": "ray.io/v1",
         "kind": "RayService",
-        "metadata": _metadata("liwi-serve", cluster, **{"liwi.io/serve-config": SERVE_SOURCE}),
+        "metadata": _metadata("liwi-serve", cluster, **{"liwi.io/serve-config": source}),
         "spec": {
             "serveConfigV2": dump(cfg),
             "rayClusterConfig": copy.deepcopy(cluster["spec"]),
@@ -131,35 +277,97 @@ def render_rayservice(
     }
 
 
+def serve_source(cluster: dict[str, Any], accelerator: str = "auto") -> str:
+    """The Serve config a cluster runs: the GPU one when it has a GPU group (or ``gpu``)."""
+    if accelerator not in ("auto", "gpu", "cpu"):
+        raise ValueError(f"accelerator must be auto, gpu or cpu, not {accelerator!r}")
+    gpu = accelerator == "gpu" or (accelerator == "auto" and is_gpu_cluster(cluster["spec"]))
+    return SERVE_GPU_SOURCE if gpu else SERVE_SOURCE
+
+
+def _pin_of(model_uri: str | None, model_version: str | None) -> str | None:
+    """``models:/name/N`` for ``--model-version N`` (the name from ``model_uri``)."""
+    if model_version is None:
+        return None
+    from liwi.serving.rollout import version_uri
+
+    ref = (model_uri or "").removeprefix("models:/")
+    name = ref.split("@", 1)[0].split("/", 1)[0]
+    if not model_uri or not model_uri.startswith("models:/") or not name:
+        raise ValueError(f"--model-version needs a registry --model-uri, not {model_uri!r}")
+    return version_uri(name, model_version)
+
+
+def fit_problems(cluster: dict[str, Any], serve_config: dict[str, Any] | None) -> list[str]:
+    """Why a rendered Train job or the Serve app does not fit its cluster (empty: all fit)."""
+    problems = []
+    for job, (config, _, _) in JOBS.items():
+        cfg = yaml.safe_load((REPO / config).read_text())
+        if "scaling" in cfg:  # a Ray Train config
+            problems += [f"{job} ({config}): {p}" for p in train_fit_problems(cfg, cluster["spec"])]
+    if serve_config is not None:
+        problems += [f"serve: {p}" for p in serve_fit_problems(serve_config, cluster["spec"])]
+    return problems
+
+
 def render_all(
-    serve_config_path: Path = REPO / SERVE_SOURCE, model_uri: str | None = DEFAULT_MODEL_URI
+    serve_config_path: Path | None = None,
+    model_uri: str | None = DEFAULT_MODEL_URI,
+    accelerator: str = "auto",
+    model_version: str | None = None,
 ) -> dict[Path, str]:
-    """Every generated file and its text."""
+    """Every generated file and its text; ValueError when a config does not fit the cluster."""
     cluster = load_cluster()
     out = {
         K8S / f"rayjob-{job}.yaml": _header(CLUSTER_SOURCE) + dump(render_rayjob(job, cluster))
         for job in JOBS
     }
-    if serve_config_path.is_file():
-        serve_config = yaml.safe_load(serve_config_path.read_text())
-        out[K8S / "rayservice.yaml"] = _header(CLUSTER_SOURCE, SERVE_SOURCE) + dump(
-            render_rayservice(cluster, serve_config, model_uri)
+    source = serve_source(cluster, accelerator)
+    path = serve_config_path or REPO / source
+    if path.is_absolute() and path.is_relative_to(REPO):
+        source = str(path.relative_to(REPO))
+    serve_config = None
+    if path.is_file():
+        serve_config = yaml.safe_load(path.read_text())
+        pin = _pin_of(model_uri, model_version)
+        out[K8S / "rayservice.yaml"] = _header(CLUSTER_SOURCE, source) + dump(
+            render_rayservice(cluster, serve_config, model_uri, source, pin)
         )
     else:
-        print(f"note: {serve_config_path} not found; rayservice.yaml left as is", file=sys.stderr)
+        print(f"note: {path} not found; rayservice.yaml left as is", file=sys.stderr)
+    problems = fit_problems(cluster, serve_config)
+    if problems:
+        raise ValueError("configs that do not fit the cluster:\n  " + "\n  ".join(problems))
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if an output is stale")
-    parser.add_argument("--serve-config", type=Path, default=REPO / SERVE_SOURCE)
+    parser.add_argument(
+        "--serve-config", type=Path, help="Serve config of the RayService (overrides --accelerator)"
+    )
+    parser.add_argument(
+        "--accelerator",
+        choices=["auto", "gpu", "cpu"],
+        default="auto",
+        help=f"auto: {SERVE_GPU_SOURCE} when the cluster has a GPU group, else {SERVE_SOURCE}",
+    )
     parser.add_argument(
         "--model-uri", default=DEFAULT_MODEL_URI, help="model the RayService serves"
     )
+    parser.add_argument(
+        "--model-version", help="pin every model replica to this version of --model-uri's model"
+    )
     args = parser.parse_args(argv)
+    serve_config = args.serve_config.resolve() if args.serve_config else None
+    try:
+        rendered = render_all(serve_config, args.model_uri, args.accelerator, args.model_version)
+    except ValueError as exc:
+        print(f"render.py: {exc}", file=sys.stderr)
+        return 2
     stale = []
-    for path, text in render_all(args.serve_config, args.model_uri).items():
+    for path, text in rendered.items():
         if args.check:
             if not path.is_file() or path.read_text() != text:
                 stale.append(path.relative_to(REPO))

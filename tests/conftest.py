@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from liwi.testing.ray_head import RayHead
 from liwi.testing.s3_server import SeaweedS3
 
 
@@ -65,6 +66,33 @@ def ray_local(s3_server: SeaweedS3) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(s3_server: SeaweedS3) -> Iterator[RayHead]:
+    """A real Ray head (``ray start --head``) for Jobs API and Serve REST tests.
+
+    Its own temp dir, token auth, the dashboard on 127.0.0.1, 4 logical CPUs (a job and a
+    small Serve app side by side). Its environment is what a cluster gives its pods: the S3
+    endpoint and credentials, and ``LIWI_WEIGHTS_DIR`` (the weight cache the image carries).
+    Stopped by process group at the end of the session; its temp dir goes with it.
+    """
+    import secrets
+
+    from liwi.testing.ray_head import start_ray_head
+    from liwi.weights import cache_dir
+
+    env = {**s3_server.env(), "LIWI_WEIGHTS_DIR": str(cache_dir())}
+    head = start_ray_head(
+        num_cpus=4,
+        auth_token=secrets.token_hex(16),
+        env=env,
+        extra_args=["--object-store-memory=300000000"],  # 300 MB: a small box
+    )
+    try:
+        yield head
+    finally:
+        head.stop()
 
 
 # -- MLflow (liwi.tracking) --------------------------------------------------------------

@@ -56,6 +56,8 @@ ROOMS: list[list[str]] = [
         "liwi.commands",
         "liwi.cli",
         "liwi.serving",
+        "liwi.serving.rollout",  # light: pins the served model, re-deploys over REST
+        "liwi.serving.loaded",  # what a model replica serves (no Ray)
         "liwi.submit",
         "liwi.testing",
     ],

@@ -14,7 +14,7 @@ from serving.serving_support import photo
 
 def bare_model(checkpoint, prior: str | None = "u2netp"):
     """The plain class behind the Serve deployment, set up as ``__init__`` does (no Serve)."""
-    import threading
+    import asyncio
 
     from liwi.serving.settings import ServeAppArgs
 
@@ -22,9 +22,8 @@ def bare_model(checkpoint, prior: str | None = "u2netp"):
     obj = cls.__new__(cls)
     obj.settings = ServeAppArgs(model_uri=str(checkpoint), device="cpu", prior=prior)
     obj.prior_ref = obj.settings.resolved_prior()
-    obj.decomposers, obj._build_lock = {}, threading.Lock()
-    obj.predictor = obj.decomposer("model")
-    obj.identity = describe_model(str(checkpoint))
+    obj.loaded, obj._swap, obj.batch_sizes = None, asyncio.Lock(), []
+    asyncio.run(obj.reconfigure({"model_uri": str(checkpoint)}))  # what Serve calls first
     return obj
 
 
@@ -118,3 +117,59 @@ def test_wire_format_is_cropped_8bit_and_lossless_for_png_output(model_with_prio
         visible = b8[..., 3] > 0
         assert a.name == b.name and np.abs(a8 - b8)[visible].max() <= 1
     assert np.abs(back.composite() - stack.composite()).max() <= 1 / 255 + 1e-6
+
+
+def test_reconfigure_swaps_the_model_and_each_answer_names_the_one_that_ran(
+    tiny_checkpoint, tmp_path
+):
+    import asyncio
+
+    import torch
+
+    from liwi.model import build_model, preset, save_checkpoint
+
+    torch.manual_seed(1)
+    other = tmp_path / "other.pt"
+    save_checkpoint(build_model(preset("tiny")), other, meta={"purpose": "rollout test"})
+    m = bare_model(tiny_checkpoint, prior=None)
+    first = m.loaded
+    v1 = m.model_ref()["version"]
+    img = (photo(48, 40) * 255).astype(np.uint8)
+
+    # a batch holds on to the model it started with, whatever is swapped in meanwhile
+    asyncio.run(m.reconfigure({"model_uri": str(other)}))
+    assert m.loaded is not first and m.model_ref()["uri"] == str(other)
+    v2 = m.model_ref()["version"]
+    assert v2 != v1 and v2 == describe_model(str(other))["version"]
+    assert first.model_ref()["version"] == v1 and isinstance(
+        first.run_batch([(img, None, 2)])[0], LayerStack
+    )
+    assert m.info()["version"] == v2
+
+    same = m.loaded
+    asyncio.run(m.reconfigure({"model_uri": str(other)}))  # unchanged: nothing reloads
+    assert m.loaded is same
+    asyncio.run(m.reconfigure(None))  # no user_config: the app's model_uri
+    assert m.model_ref()["version"] == v1
+    with pytest.raises(ValueError, match="unknown keys"):
+        asyncio.run(m.reconfigure({"model": "x"}))
+
+
+def test_health_check_fails_until_a_model_is_loaded(tiny_checkpoint):
+    m = bare_model(tiny_checkpoint, prior=None)
+    m.check_health()  # loaded: healthy
+    m.loaded = None
+    with pytest.raises(RuntimeError, match="no model loaded"):
+        m.check_health()
+    assert m.ready() is False
+    with pytest.raises(ApiError) as err:
+        m.model_ref()
+    assert err.value.status == 503
+
+
+def test_build_app_hands_the_model_uri_to_reconfigure():
+    from liwi.serving.deployments import build_app
+
+    app = build_app({"model_uri": "models:/liwi@champion", "prior": "none"})
+    model = app._bound_deployment.init_args[0]
+    assert model._bound_deployment.user_config == {"model_uri": "models:/liwi@champion"}

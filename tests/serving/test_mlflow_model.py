@@ -43,3 +43,14 @@ def test_registry_alias_resolves_to_its_version(tmp_path, monkeypatch, tiny_chec
     assert describe_model("models:/liwi-serving-test/1")["version"] == "1"
     predictor = Predictor.from_uri("models:/liwi-serving-test@champion", device="cpu")
     assert predictor.config.resolution == 64
+
+    # a replica resolves the alias once and loads exactly that version; moving the alias
+    # later changes nothing it serves until a rollout pins the new version
+    from liwi.serving.loaded import LoadedModel, load_uri
+
+    served = LoadedModel("models:/liwi-serving-test@champion", prior_ref=None, device="cpu")
+    assert served.identity["version"] == "2"
+    assert load_uri(served.identity) == "models:/liwi-serving-test/2"
+    client.set_registered_model_alias("liwi-serving-test", "champion", "1")
+    assert served.model_ref()["version"] == "2"
+    assert describe_model("models:/liwi-serving-test@champion")["version"] == "1"

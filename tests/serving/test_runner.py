@@ -101,3 +101,11 @@ def test_api_keys_leave_the_app_args_for_the_environment(monkeypatch):
     monkeypatch.setenv("LIWI_API_KEY_0_A_B", "s3cret-1")
     assert ServeAppArgs.from_dict(args).resolved_api_key() == "s3cret-1"
     assert "api_key_env" not in (moved["applications"][1].get("args") or {})
+
+
+def test_an_explicit_model_uri_replaces_a_pinned_version():
+    from liwi.serving.rollout import pin_model, pinned_uris
+
+    raw = pin_model(yaml.safe_load((REPO / "serve" / "config.yaml").read_text()), "models:/liwi/3")
+    assert pinned_uris(apply_overrides(raw)) == {"liwi": "models:/liwi/3"}
+    assert pinned_uris(apply_overrides(raw, model_uri="/m.pt")) == {"liwi": "/m.pt"}

@@ -1,5 +1,7 @@
 """Training data: peeling targets recompose the input; samples are shaped and seeded."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -107,3 +109,55 @@ def test_rows_from_table_filters_ok_rows_by_split(tmp_path):
     assert ds[0]["image"].shape == (3, 32, 32)
     with pytest.raises(ValueError, match="no samples"):
         StackDataset([], DataConfig())
+
+
+def _table_with_a_ruined_column(path, splits: list[str], column: str) -> str:
+    """A one-part layer table whose ``column`` chunk is overwritten with zeros.
+
+    Any read of that column fails, so a count or a projected read that succeeds has not
+    downloaded it (``image`` is most of a real table's bytes).
+    """
+    import pyarrow.parquet as pq
+
+    from liwi.table import write_table
+
+    rows = [
+        stack_to_row(
+            toy_stack(np.random.default_rng(i), 32, 1),
+            sample_id=sample_id_for(bytes([i])),
+            source_uri=f"p{i}.png",
+            split=split,
+        )
+        for i, split in enumerate(splits)
+    ]
+    part = write_table(rows, str(path))
+    md = pq.ParquetFile(part).metadata
+    data = bytearray(Path(part).read_bytes())
+    chunk = md.row_group(0).column(md.schema.names.index(column))
+    start = chunk.dictionary_page_offset or chunk.data_page_offset
+    data[start : start + chunk.total_compressed_size] = bytes(chunk.total_compressed_size)
+    Path(part).write_bytes(bytes(data))
+    with pytest.raises(Exception):  # noqa: B017 - whatever pyarrow raises for a ruined chunk
+        pq.read_table(part, columns=[column])
+    return str(path)
+
+
+def test_counts_come_from_metadata_without_reading_images(tmp_path):
+    from liwi.training.ray_data import count_rows
+
+    table = _table_with_a_ruined_column(tmp_path / "t", ["train", "train", "val"], "image")
+    assert count_rows([table], "train") == 2
+    assert count_rows([table, table], "val") == 2
+    assert count_rows([table], None) == 3
+    assert count_rows([table], "test") == 0
+    assert count_rows([str(tmp_path / "missing")], "train") == 0
+
+
+def test_rows_from_table_reads_only_the_training_columns(tmp_path):
+    from liwi.training.data import TRAINING_COLUMNS
+
+    assert "agent_trace" not in TRAINING_COLUMNS
+    table = _table_with_a_ruined_column(tmp_path / "t", ["train", "val"], "agent_trace")
+    (row,) = rows_from_table(table, split="val")
+    assert set(row) == set(TRAINING_COLUMNS) and row["source_uri"] == "p1.png"
+    assert rows_from_table(str(tmp_path / "missing")) == []

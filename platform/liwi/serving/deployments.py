@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from ray import serve
@@ -22,14 +19,27 @@ from ray.serve.handle import DeploymentHandle
 from liwi.layer_pack import PackedStack
 from liwi.layers import LayerStack
 from liwi.model.prompts import Prompt
+from liwi.serving.loaded import LoadedModel, describe_model, to_predictor_prompt
 from liwi.serving.requests import ApiError, DecomposeJob
+from liwi.serving.rollout import MODEL_DEPLOYMENT
 from liwi.serving.settings import ServeAppArgs
 from liwi.serving.wire import pack_stack
+
+__all__ = [
+    "INGRESS_NAME",
+    "MODEL_NAME",
+    "LiwiIngress",
+    "LiwiModel",
+    "ServeBackend",
+    "build_app",
+    "describe_model",
+    "to_predictor_prompt",
+]
 
 log = logging.getLogger("liwi.serving")
 
 INGRESS_NAME = "LiwiIngress"
-MODEL_NAME = "LiwiModel"
+MODEL_NAME = MODEL_DEPLOYMENT  # "LiwiModel": the name rollouts pin a version on
 
 
 @serve.deployment(
@@ -42,127 +52,115 @@ MODEL_NAME = "LiwiModel"
 class LiwiModel:
     """One decomposer per served method per replica; requests are batched with ``@serve.batch``.
 
-    The ``model`` method (the Predictor with the configured prior) loads at start, since
-    readiness means it answers; ``prior`` is built on its first request and shares the
-    Predictor's loaded prior network.
+    The model to serve comes from the deployment's ``user_config`` (``{"model_uri": …}``;
+    :func:`build_app` sets it to the app's ``model_uri``, a config can pin a version). Serve
+    calls :meth:`reconfigure` with it before the replica takes traffic and again, in place,
+    whenever it changes: the new model loads beside the old one, then replaces it, so every
+    replica rolls onto a pinned version and reports the version it loaded. ``check_health``
+    fails until a model is loaded.
     """
 
     def __init__(self, args: dict[str, Any]):
         self.settings = ServeAppArgs.from_dict(args, source="LiwiModel args")
         self.prior_ref = self.settings.resolved_prior()
-        self.decomposers: dict[str, Any] = {}
-        self._build_lock = threading.Lock()
-        t0 = time.perf_counter()
-        self.predictor = self.decomposer("model")
-        self.load_s = time.perf_counter() - t0
-        self.loaded_at = datetime.now(UTC).isoformat(timespec="seconds")
-        self.identity = describe_model(self.settings.model_uri)
+        self.loaded: LoadedModel | None = None
+        self._swap = asyncio.Lock()  # one reconfigure at a time
         self.decompose_batch.set_max_batch_size(self.settings.max_batch_size)
         self.decompose_batch.set_batch_wait_timeout_s(self.settings.batch_wait_timeout_s)
         self.batch_sizes: list[int] = []  # recent batch sizes, for /v1/models
+
+    async def reconfigure(self, user_config: dict[str, Any] | None) -> None:
+        """Load ``user_config["model_uri"]`` (default: the app's) unless it is already served."""
+        config = dict(user_config or {})
+        unknown = set(config) - {"model_uri"}
+        if unknown:
+            raise ValueError(f"LiwiModel user_config: unknown keys {sorted(unknown)}")
+        uri = config.get("model_uri", self.settings.model_uri)
+        async with self._swap:
+            if self.loaded is not None and self.loaded.uri == uri:
+                return
+            new = await asyncio.to_thread(self.load, uri)
+            old, self.loaded = self.loaded, new
+        was = f" (was {old.identity['version']})" if old is not None else ""
         log.info(
-            "LiwiModel loaded %s (prior %s) in %.2fs", self.identity, self.prior_ref, self.load_s
-        )
+            "LiwiModel serves %s version %s%s (prior %s), loaded in %.2fs",
+            new.identity["uri"], new.identity["version"], was, self.prior_ref, new.load_s,
+        )  # fmt: skip
+
+    def load(self, uri: str | None) -> LoadedModel:
+        return LoadedModel(uri, self.prior_ref, self.settings.device)
+
+    def check_health(self) -> None:
+        """Serve's periodic health check: unhealthy until a model is loaded."""
+        if self.loaded is None:
+            raise RuntimeError("LiwiModel: no model loaded")
+
+    def _current(self) -> LoadedModel:
+        if self.loaded is None:
+            raise ApiError(503, "unavailable", "the model is still loading")
+        return self.loaded
+
+    # the loaded model's parts, as the replica serves them now
+    @property
+    def predictor(self):
+        return self._current().predictor
+
+    @property
+    def decomposers(self) -> dict[str, Any]:
+        return self._current().decomposers
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return self._current().identity
 
     def decomposer(self, method: str):
-        """The replica's decomposer for ``method``, built on first use (thread-safe)."""
-        with self._build_lock:
-            if method not in self.decomposers:
-                self.decomposers[method] = self._build(method)
-            return self.decomposers[method]
-
-    def _build(self, method: str):
-        from liwi.decomposers import PriorDecomposer, build_decomposer
-
-        settings = self.settings
-        if method == "prior":
-            if self.prior_ref is None:
-                raise ApiError(
-                    422, "bad_method", "method: 'prior' needs a prior; this server runs prior: none"
-                )
-            model = self.decomposers.get("model")
-            shared = getattr(model, "prior", None)
-            if getattr(shared, "weight", None) != self.prior_ref:
-                shared = None
-            return PriorDecomposer(self.prior_ref, device=settings.device, salient=shared)
-        return build_decomposer(method, settings.model_uri, self.prior_ref, settings.device)
+        return self._current().decomposer(method)
 
     def model_ref(self, method: str = "model") -> dict[str, Any]:
-        ref = {"uri": self.identity["uri"], "version": self.identity["version"]}
-        if method != "model":
-            ref = {"uri": self.decomposer(method).source, "version": None}
-        return {**ref, "method": method, "prior": self.prior_ref}
+        return self._current().model_ref(method)
+
+    def _run_batch(self, jobs: list[tuple]) -> list[LayerStack | ApiError]:
+        return self._current().run_batch(jobs)
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.01)
     async def decompose_batch(self, jobs: list[tuple]) -> list[tuple]:
         """Run one batch through the decomposers in a worker thread (the loop keeps queuing).
 
-        Each result is ``(LayerStack | ApiError, predict_ms)``; predict_ms is the batch's time.
+        Each result is ``(LayerStack | ApiError, predict_ms, LoadedModel)``: the model that
+        computed it, whatever a reconfigure swaps in meanwhile.
         """
         self.batch_sizes = (self.batch_sizes + [len(jobs)])[-100:]
+        model = self._current()
         t0 = time.perf_counter()
-        results = await asyncio.to_thread(self._run_batch, jobs)
+        results = await asyncio.to_thread(model.run_batch, jobs)
         ms = round((time.perf_counter() - t0) * 1e3, 2)
-        return [(r, ms) for r in results]
-
-    def _run_batch(self, jobs: list[tuple]) -> list[LayerStack | ApiError]:
-        """Jobs are ``(image, prompt, max_layers, method)``; one decomposer call per
-        (method, max_layers) group (the predictor peels a batch to one depth)."""
-        results: list[LayerStack | ApiError | None] = [None] * len(jobs)
-        groups: dict[tuple[str, int], list[int]] = {}
-        for i, job in enumerate(jobs):
-            method = job[3] if len(job) > 3 else "model"
-            groups.setdefault((method, job[2]), []).append(i)
-        for (method, max_layers), idx in groups.items():
-            images = [jobs[i][0] for i in idx]
-            prompts = [to_predictor_prompt(jobs[i][1]) for i in idx]
-            try:
-                stacks = self._run_group(self.decomposer(method), images, prompts, max_layers)
-            except ApiError as exc:
-                stacks = [exc] * len(idx)
-            for i, stack in zip(idx, stacks, strict=True):
-                results[i] = stack
-        return results
-
-    @staticmethod
-    def _run_group(decomposer, images, prompts, max_layers) -> list[LayerStack | ApiError]:
-        from liwi.model.prompts import PromptError
-        from liwi.predictor import PredictorError
-
-        input_errors = (PredictorError, PromptError)
-        batched = getattr(decomposer, "decompose_batch", None)
-        if batched is not None:
-            try:
-                return batched(images, prompts, max_layers=max_layers, batch_size=len(images))
-            except input_errors:
-                pass  # one bad item must not fail the others: run this group one by one
-        stacks: list[LayerStack | ApiError] = []
-        for image, prompt in zip(images, prompts, strict=True):
-            try:
-                stacks.append(decomposer.decompose(image, prompt, max_layers))
-            except input_errors as exc:
-                stacks.append(ApiError(422, "bad_input", str(exc)))
-        return stacks
+        return [(r, ms, model) for r in results]
 
     async def decompose(self, image, prompt: Prompt | None, max_layers: int, method: str = "model"):
         """One request: ``(packed stack, model_ref, timings_ms)``, or an ApiError (422) as a value.
 
         Returned, not raised: the ingress gets it intact instead of wrapped in a RayTaskError.
         """
-        result, predict_ms = await self.decompose_batch((image, prompt, max_layers, method))
+        try:
+            result, predict_ms, model = await self.decompose_batch(
+                (image, prompt, max_layers, method)
+            )
+        except ApiError as exc:
+            return exc
         if isinstance(result, ApiError):
             return result
         # Cropping to 8 bit runs in a worker thread, beside the next batch, not inside it.
         packed = await asyncio.to_thread(pack_stack, result)
-        return packed, self.model_ref(method), {"predict": predict_ms}
+        return packed, model.model_ref(method), {"predict": predict_ms}
 
     def info(self) -> dict[str, Any]:
+        model = self._current()
         sizes = self.batch_sizes
         return {
-            **self.identity,
-            "loaded_at": self.loaded_at,
-            "device": str(self.predictor.device),
-            "config": self.predictor.config.model_dump(),
+            **model.identity,
+            "loaded_at": model.loaded_at,
+            "device": str(model.predictor.device),
+            "config": model.predictor.config.model_dump(),
             "prior": self.prior_ref,
             "methods": ["model", "prior"] if self.prior_ref else ["model"],
             "batching": {
@@ -173,52 +171,7 @@ class LiwiModel:
         }
 
     def ready(self) -> bool:
-        return self.predictor is not None
-
-
-def to_predictor_prompt(prompt: Prompt | None) -> Prompt | None:
-    """The predictor's prompt for a request's: None when there is none or it is empty."""
-    return None if prompt is None or prompt.empty else prompt
-
-
-def describe_model(uri: str | None) -> dict[str, Any]:
-    """URI, name, version and source of a model, for ``/v1/models`` and every response.
-
-    Registry URIs report the registry version (``models:/liwi@champion`` → its version
-    number); files report the first 12 hex digits of their sha256, so two servers that
-    say the same version hold the same weights.
-    """
-    import hashlib
-
-    from liwi.predictor import DEFAULT_MODEL, resolve_checkpoint
-
-    if uri is None:
-        return {
-            "uri": "default",
-            "name": DEFAULT_MODEL.stem,
-            "version": "sha256:" + hashlib.sha256(DEFAULT_MODEL.read_bytes()).hexdigest()[:12],
-            "source": str(DEFAULT_MODEL),
-        }
-    if uri.startswith("models:/"):
-        from mlflow import MlflowClient
-
-        ref = uri[len("models:/") :]
-        if "@" in ref:
-            name, alias = ref.split("@", 1)
-            version = MlflowClient().get_model_version_by_alias(name, alias).version
-        else:
-            name, _, version = ref.partition("/")
-        return {"uri": uri, "name": name, "version": str(version), "source": uri}
-    resolved = resolve_checkpoint(uri)
-    if isinstance(resolved, Path):
-        digest = hashlib.sha256(resolved.read_bytes()).hexdigest()[:12]
-        return {
-            "uri": uri,
-            "name": resolved.stem,
-            "version": f"sha256:{digest}",
-            "source": str(resolved),
-        }
-    return {"uri": uri, "name": None, "version": None, "source": uri}
+        return self.loaded is not None
 
 
 class ServeBackend:
@@ -287,7 +240,12 @@ class LiwiIngress:
 
 
 def build_app(args: dict[str, Any]) -> serve.Application:
-    """Serve application builder (``import_path: liwi.serving.deployments:build_app``)."""
+    """Serve application builder (``import_path: liwi.serving.deployments:build_app``).
+
+    The model deployment's ``user_config`` defaults to the app's ``model_uri``; a config's
+    ``deployments: [{name: LiwiModel, user_config: {model_uri: …}}]`` pins another.
+    """
     settings = ServeAppArgs.from_dict(dict(args or {}), source="serve application args")
     plain = settings.to_dict()
-    return LiwiIngress.bind(LiwiModel.bind(plain), plain)
+    model = LiwiModel.options(user_config={"model_uri": settings.model_uri})
+    return LiwiIngress.bind(model.bind(plain), plain)

@@ -80,6 +80,8 @@ def apply_overrides(
     """Return a copy with the overrides applied, validated by Ray and by ServeAppArgs."""
     from ray.serve.schema import ServeDeploySchema
 
+    from liwi.serving.rollout import pin_model, pinned_uris
+
     data = copy.deepcopy(data)
     if not isinstance(data, dict) or not data.get("applications"):
         raise ConfigError(f"{source}: expected a Serve config with 'applications'")
@@ -97,6 +99,8 @@ def apply_overrides(
         args.update(app_args or {})
         ServeAppArgs.from_dict(args, source=f"{source}: application {app.get('name')!r} args")
         app["args"] = args
+    if model_uri is not None and any(pinned_uris(data).values()):
+        data = pin_model(data, model_uri)  # an explicit model beats a version pinned in the file
     try:
         ServeDeploySchema.model_validate(data)
     except Exception as exc:  # pydantic ValidationError: report it as a config error

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from liwi.lake import S3Options
 from liwi.layers import LayerStack
 
 
@@ -236,25 +237,66 @@ def make_sample(
     }
 
 
-def rows_from_table(table_or_uri: Any, split: str | None = None, limit: int | None = None):
+# Columns of a layer table the training path reads (the flat image is the top-level input).
+TRAINING_COLUMNS = ["sample_id", "source_uri", "image", "background", "objects", "split", "status"]
+
+
+def parquet_dataset(uri: str, s3: S3Options | None = None):
+    """A layer table's Parquet files as a lazy ``pyarrow.dataset`` (None when there are none).
+
+    Only the files are listed; reads fetch footers and the projected column chunks of the
+    row groups a filter keeps, never whole files. Hidden and ``_``-prefixed files are skipped.
+    """
+    import pyarrow.dataset as pads
+
+    from liwi.lake import Lake
+
+    lake = Lake.from_uri(uri, s3=s3)
+    try:
+        ds = pads.dataset(lake.root, filesystem=lake.fs, format="parquet")
+    except FileNotFoundError:
+        return None
+    return ds if ds.files else None
+
+
+def ok_rows(split: str | None):
+    """The pyarrow filter of a split's ``ok`` rows (every split when ``split`` is None)."""
+    import pyarrow.compute as pc
+
+    keep = pc.field("status") == "ok"
+    return keep if split is None else keep & (pc.field("split") == split)
+
+
+def rows_from_table(
+    table_or_uri: Any,
+    split: str | None = None,
+    limit: int | None = None,
+    s3: S3Options | None = None,
+):
     """The ``ok`` rows (dicts, PNG bytes still encoded) of a layer table or several.
 
-    ``table_or_uri``: a pyarrow Table, a lake URI/path, or a list of those.
+    ``table_or_uri``: a pyarrow Table, a lake URI/path, or a list of those. URIs are read
+    with the training columns only and the rows filtered in the Parquet scan.
     """
     import pyarrow as pa
-
-    from liwi.table import read_table
+    import pyarrow.compute as pc
 
     sources = table_or_uri if isinstance(table_or_uri, list | tuple) else [table_or_uri]
     rows: list[dict] = []
     for src in sources:
-        table = src if isinstance(src, pa.Table) else read_table(src)
-        cols = ["sample_id", "source_uri", "image", "background", "objects", "split", "status"]
-        rows += [
-            r
-            for r in table.select(cols).to_pylist()
-            if r["status"] == "ok" and (split is None or r["split"] == split)
-        ]
+        if isinstance(src, pa.Table):
+            mask = pc.equal(src.column("status"), "ok")
+            if split is not None:
+                mask = pc.and_(mask, pc.equal(src.column("split"), split))
+            table = src.filter(pc.fill_null(mask, False)).select(TRAINING_COLUMNS)
+        else:
+            ds = parquet_dataset(str(src), s3=s3)
+            if ds is None:
+                continue
+            table = ds.to_table(columns=TRAINING_COLUMNS, filter=ok_rows(split))
+        rows += table.to_pylist()
+        if limit is not None and len(rows) >= limit:
+            break
     return rows[:limit] if limit is not None else rows
 
 

@@ -1,7 +1,11 @@
 """Layer tables → Ray Data → training samples (decoding and augmentation in the data path).
 
-:func:`layer_table_dataset` reads the Parquet parts of one or more layer tables (local
-folders or ``s3://`` lakes) with ``ray.data.read_parquet``; :func:`training_samples`
+:func:`layer_table_dataset` reads the Parquet files of one or more layer tables (local
+folders or ``s3://`` lakes) with ``ray.data.read_parquet``: Ray lists the files in its own
+tasks, only the training columns are read (projection pushed into the scan) and only the
+``ok`` rows of the wanted split are kept (filter pushed into the scan). :func:`count_rows`
+counts rows from Parquet footers and row-group statistics. The driver never downloads a
+table. :func:`training_samples`
 maps it, batch by batch in Ray Data tasks, through :func:`decode_and_sample`: PNG
 decoding, the peeling target, random crop/flip, prompts and the degradation-restoration
 augmentations of :mod:`liwi.training.data`. Training workers only receive ready tensors
@@ -21,10 +25,9 @@ from collections import Counter
 import numpy as np
 
 from liwi.lake import Lake, S3Options
-from liwi.training.data import DataConfig
+from liwi.training.data import TRAINING_COLUMNS, DataConfig
 
-# Columns the training path needs (the flat image is the top-level input where present).
-COLUMNS = ["sample_id", "source_uri", "image", "background", "objects", "status", "split"]
+COLUMNS = TRAINING_COLUMNS  # the only columns read from a layer table
 # Keys of a training sample, in the order the model and the losses read them.
 SAMPLE_KEYS = ("image", "prompt", "alpha", "color", "background", "shadow", "degraded")
 
@@ -35,46 +38,39 @@ def _seed_of(sample_id: str) -> int:
     return int(hashlib.sha256(sample_id.encode()).hexdigest()[:12], 16)
 
 
-def read_parts(batch, *, fs, columns: list[str], rows_per_batch: int = 64):
-    """Ray Data ``map_batches`` generator: Parquet part paths → row batches (pyarrow)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def layer_table_dataset(
+    uris: list[str],
+    s3: S3Options | None = None,
+    num_cpus: float = 1.0,
+    split: str | None = None,
+    ok_only: bool = False,
+):
+    """One Ray Dataset over every table in ``uris`` (columns :data:`COLUMNS`).
 
-    for path in batch.column("path").to_pylist():
-        with fs.open_input_file(path) as f:
-            for rb in pq.ParquetFile(f).iter_batches(batch_size=rows_per_batch, columns=columns):
-                yield pa.Table.from_batches([rb])
-
-
-def layer_table_dataset(uris: list[str], s3: S3Options | None = None, num_cpus: float = 1.0):
-    """One Ray Dataset over the parts of every table in ``uris`` (columns :data:`COLUMNS`).
-
-    One read task per Parquet part, with the CPUs of the data path: Ray Data's own
-    ``read_parquet`` adds a file-listing operator that asks for a whole CPU per table,
-    which starves when training workers already hold most of a small node.
+    ``ray.data.read_parquet`` per filesystem, read tasks with the data path's CPUs, the
+    training columns projected; with ``ok_only`` only ``ok`` rows (of ``split``) are read.
     """
     import ray.data
-
-    from liwi.table import list_parts
+    from ray.data.expressions import col
 
     if not uris:
         raise ValueError("no layer tables given")
     datasets = []
     for uri in uris:
         lake = Lake.from_uri(uri, s3=s3)
-        parts = list_parts(lake)
-        if not parts:
-            raise FileNotFoundError(f"layer table {uri} has no Parquet parts")
-        items = ray.data.from_items([{"path": p} for p in parts], override_num_blocks=len(parts))
-        datasets.append(
-            items.map_batches(
-                read_parts,
-                batch_size=1,
-                batch_format="pyarrow",
-                num_cpus=num_cpus,
-                fn_kwargs={"fs": lake.fs, "columns": COLUMNS},
+        try:
+            ds = ray.data.read_parquet(
+                lake.root, filesystem=lake.fs, num_cpus=num_cpus, partitioning=None
             )
-        )
+        except (ValueError, FileNotFoundError) as exc:
+            raise FileNotFoundError(f"layer table {uri} has no Parquet files ({exc})") from None
+        ds = ds.select_columns(COLUMNS)
+        if ok_only:
+            keep = col("status") == "ok"
+            if split is not None:
+                keep = keep & (col("split") == split)
+            ds = ds.filter(expr=keep, num_cpus=num_cpus)
+        datasets.append(ds)
     ds = datasets[0]
     return ds.union(*datasets[1:]) if len(datasets) > 1 else ds
 
@@ -128,7 +124,8 @@ def training_samples(
     num_cpus: float = 1.0,
 ):
     """The Ray Dataset of training samples of ``split`` in ``uris``."""
-    return layer_table_dataset(uris, s3=s3, num_cpus=num_cpus).map_batches(
+    rows = layer_table_dataset(uris, s3=s3, num_cpus=num_cpus, split=split, ok_only=True)
+    return rows.map_batches(
         decode_and_sample,
         batch_format="pyarrow",
         batch_size=rows_per_task,
@@ -138,12 +135,15 @@ def training_samples(
 
 
 def count_rows(uris: list[str], split: str | None, s3: S3Options | None = None) -> int:
-    """Number of ``ok`` rows of ``split`` over ``uris`` (read on the driver, two columns)."""
-    from liwi.table import read_table
+    """Number of ``ok`` rows of ``split`` over ``uris``, from Parquet metadata.
+
+    Row groups whose statistics decide the filter are counted from their footers; the
+    others read only their ``status`` and ``split`` column chunks.
+    """
+    from liwi.training.data import ok_rows, parquet_dataset
 
     n = 0
     for uri in uris:
-        t = read_table(Lake.from_uri(uri, s3=s3), columns=["status", "split"], validate=False)
-        for row in t.to_pylist():
-            n += row["status"] == "ok" and (split is None or row["split"] == split)
+        ds = parquet_dataset(uri, s3=s3)
+        n += ds.count_rows(filter=ok_rows(split)) if ds is not None else 0
     return n
