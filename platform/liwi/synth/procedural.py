@@ -26,6 +26,7 @@ from liwi.synth.textures import fractal_noise
 SHAPES = ("ellipse", "box")  # silhouettes a Placement can have
 EDGE_PX = 1.5  # width of an object's soft edge ramp (px), about one pixel of defocus
 DARKNESS = (0.35, 0.55)  # range of the shadow's darkening in its umbra (1 − S)
+TINT = 0.08  # wall and floor are muted: a grey level plus at most this much per channel
 TEXTURE = 0.3  # peak-to-peak relative brightness of the floor/wall's low-frequency texture
 GRAIN = 0.01  # sigma of the background's fine grain (luminance, as on real surfaces)
 FALLOFF = 0.1  # the far (top) edge is this much darker than the near (bottom) edge
@@ -70,8 +71,8 @@ def background(
 ) -> np.ndarray:
     """A wall above row ``horizon·h``, a floor below it; textured, darker towards the top."""
     yy = np.mgrid[0:h, 0:w][0].astype(np.float32)
-    wall = rng.uniform(0.45, 0.85, 3).astype(np.float32)
-    floor = rng.uniform(0.3, 0.7, 3).astype(np.float32)
+    wall = (rng.uniform(0.5, 0.85) + rng.uniform(-TINT, TINT, 3)).astype(np.float32)
+    floor = (rng.uniform(0.35, 0.7) + rng.uniform(-TINT, TINT, 3)).astype(np.float32)
     tex = fractal_noise(rng, h, w)[..., None]
     bg = np.where((yy < horizon * h)[..., None], wall, floor)
     bg = bg * (1.0 - texture / 2 + texture * tex)
