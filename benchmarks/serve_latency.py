@@ -42,17 +42,13 @@ HOST = "127.0.0.1"
 
 
 def test_image(size: int = SIZE, seed: int = 0) -> np.ndarray:
-    """A synthetic photo: graded ground, two discs with soft shadows, mild noise."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    img = np.stack([0.5 + 0.3 * yy, 0.55 + 0.2 * xx, 0.45 + 0.1 * yy * xx], axis=2)
-    for cx, cy, r, col in [(0.35, 0.4, 0.15, (0.8, 0.2, 0.1)), (0.7, 0.6, 0.1, (0.1, 0.3, 0.8))]:
-        shadow = np.exp(-(((xx - cx - 0.06) / (1.3 * r)) ** 2 + ((yy - cy - r) / (0.4 * r)) ** 2))
-        img *= (1 - 0.5 * shadow)[..., None]
-        disc = np.clip((r - np.hypot(xx - cx, yy - cy)) * size + 0.5, 0, 1)[..., None]
-        img = disc * np.array(col) + (1 - disc) * img
-    img += rng.normal(0, 0.01, img.shape)
-    return np.clip(img, 0, 1).astype(np.float32)
+    """A synthetic photo from the scene generator: a red and a blue disc with their soft
+    shadows on a textured floor (seen from above)."""
+    from liwi.synth.procedural import Placement, procedural_scene
+
+    red = Placement(cx=0.35, base=0.55, rx=0.15, ry=0.15, color=(0.8, 0.2, 0.1))
+    blue = Placement(cx=0.7, base=0.7, rx=0.1, ry=0.1, color=(0.1, 0.3, 0.8))
+    return procedural_scene(seed, size, objects=[red, blue], horizon=0.0).composite()
 
 
 def summarize(latencies_s: list[float], wall_s: float, errors: int = 0) -> dict:

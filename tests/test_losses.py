@@ -7,12 +7,12 @@ import torch
 from liwi import losses
 from liwi.losses import LossConfig, compute_losses
 from liwi.model.compose import composite_one
-from liwi.training.toy import toy_stack
+from liwi.synth.procedural import procedural_scene
 
 
 def perfect_pair(degraded=0.0):
-    """A target from a real toy stack and a prediction equal to it."""
-    stack = toy_stack(np.random.default_rng(3), 32, 1)
+    """A target from a real procedural scene and a prediction equal to it."""
+    stack = procedural_scene(np.random.default_rng(3), 32, 1)
     obj = stack.objects[0]
 
     def t(a):
@@ -92,7 +92,7 @@ def test_degraded_samples_only_feed_the_restoration_term():
 
 def test_grey_prediction_against_rgb_target_broadcasts():
     pred, target = perfect_pair()
-    pred["shadow"] = target["shadow"].mean(dim=1, keepdim=True)  # grey toy shadow: exact
+    pred["shadow"] = target["shadow"].mean(dim=1, keepdim=True)  # grey procedural shadow: exact
     assert float(losses.shadow_attenuation(pred, target)) == pytest.approx(0.0, abs=1e-6)
 
 

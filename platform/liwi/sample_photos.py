@@ -1,9 +1,8 @@
 """Sample inputs for tests, demos and benchmarks: procedural scenes, bundled photos, bad files.
 
-* :func:`procedural_scene` draws a small "photo" with known layers: a textured floor and
-  wall, one to three objects and the soft cast shadow each object throws on the floor.
-  It returns the ground-truth :class:`~liwi.layers.LayerStack`, so its composite is a
-  photo whose correct decomposition is known.
+* :func:`procedural_scene` / :func:`procedural_photo` re-export the one procedural scene
+  generator, :mod:`liwi.synth.procedural` (floor and wall, soft-edged objects, their cast
+  shadows, returned as the ground-truth :class:`~liwi.layers.LayerStack`).
 * :func:`bundled_photos` returns real photographs shipped inside scikit-image (public
   domain / permissively licensed, no download).
 * :func:`bad_input_files` crafts every kind of hostile or unusual file the ADD job must
@@ -20,73 +19,12 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from liwi.imageio import encode_jpeg, encode_png
-from liwi.layers import LayerStack
+from liwi.synth.procedural import procedural_photo, procedural_scene
+
+__all__ = ["bad_input_files", "bundled_photos", "png_bomb", "procedural_photo", "procedural_scene"]
 
 # Photos bundled with scikit-image (file names inside skimage/data).
 BUNDLED = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png")
-
-
-def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int) -> np.ndarray:
-    """Low-frequency noise in [0, 1]: a coarse random grid upsampled bilinearly."""
-    coarse = rng.random((cells + 1, cells + 1)).astype(np.float32)
-    img = Image.fromarray((coarse * 255).astype(np.uint8)).resize((w, h), Image.BILINEAR)
-    return np.asarray(img, dtype=np.float32) / 255.0
-
-
-def _blur(a: np.ndarray, sigma: float) -> np.ndarray:
-    from scipy.ndimage import gaussian_filter
-
-    return gaussian_filter(a.astype(np.float32), sigma)
-
-
-def procedural_scene(seed: int, size: int = 256, n_objects: int = 1) -> LayerStack:
-    """A scene with ``n_objects`` objects and their cast shadows, as a ground-truth stack."""
-    rng = np.random.default_rng(seed)
-    h = w = size
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    horizon = int(h * rng.uniform(0.35, 0.5))
-    wall = np.array(rng.uniform(0.45, 0.85, 3), np.float32)
-    floor = np.array(rng.uniform(0.3, 0.7, 3), np.float32)
-    tex = _smooth_noise(rng, h, w, 12)[..., None]
-    bg = np.where((yy < horizon)[..., None], wall, floor) * (0.85 + 0.3 * tex)
-    bg = bg * (0.9 + 0.1 * (1 - yy / h))[..., None]
-    bg += rng.normal(0, 0.01, bg.shape).astype(np.float32)  # sensor noise
-    colors, alphas, shadows = [], [], []
-    for k in range(n_objects):
-        cx = w * (k + 1) / (n_objects + 1) + rng.uniform(-0.05, 0.05) * w
-        rx = w * rng.uniform(0.08, 0.14) / max(1, n_objects * 0.7)
-        ry = h * rng.uniform(0.12, 0.2)
-        base_y = horizon + (h - horizon) * rng.uniform(0.45, 0.7)
-        cy = base_y - ry
-        d = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2
-        alpha = np.clip((1.0 - d) * max(rx, ry) / 1.5, 0.0, 1.0)  # ~1.5 px soft edge
-        hue = np.array(rng.uniform(0.05, 0.95, 3), np.float32)
-        hue[k % 3] = rng.uniform(0.8, 1.0)  # one saturated channel: distinct from the floor
-        shade = 0.7 + 0.3 * np.clip(1 - (xx - cx + rx) / (2 * rx), 0, 1)  # lit from the left
-        color = np.clip(hue * shade[..., None] + 0.03 * tex, 0, 1)
-        # Cast shadow: a flattened ellipse at the object's foot, offset away from the light.
-        sx, sy = cx + rx * 0.9, base_y + ry * 0.05
-        ds = ((xx - sx) / (rx * 1.8)) ** 2 + ((yy - sy) / (ry * 0.3)) ** 2
-        strength = rng.uniform(0.35, 0.55)
-        s = 1.0 - strength * _blur((ds < 1.0).astype(np.float32), max(1.5, rx * 0.15))
-        colors.append(color.astype(np.float32))
-        alphas.append(alpha.astype(np.float32))
-        shadows.append(s.astype(np.float32))
-    return LayerStack.from_arrays(
-        np.clip(bg, 0, 1).astype(np.float32),
-        colors,
-        alphas,
-        shadows,
-        labels=[f"blob_{k + 1}" for k in range(n_objects)],
-        meta={"generator": "procedural_scene", "seed": seed},
-    )
-
-
-def procedural_photo(seed: int, size: int = 256, n_objects: int = 1, jpeg: bool = True) -> bytes:
-    """Encoded photo (JPEG or PNG) of :func:`procedural_scene`."""
-    img = procedural_scene(seed, size, n_objects).composite()
-    return encode_jpeg(img, quality=92) if jpeg else encode_png(img)
 
 
 def bundled_photos(size: int | None = None) -> dict[str, bytes]:

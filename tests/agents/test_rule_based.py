@@ -92,9 +92,11 @@ def test_flat_image_gives_no_layers_and_a_reason():
     assert result.trace[0]["tool"] == "segment" and result.trace[0]["outcome"] == "error"
 
 
-def test_a_tool_error_is_recovered_with_another_strategy(photo):
-    # dilating the hole by 64 px leaves no context: the inpainter refuses, the agent
-    # switches to its first inpainting fallback (which sets its own dilation)
+def test_a_tool_error_is_recovered_with_another_strategy():
+    # dilating the hole by 64 px (the most allowed) leaves no context in a 96 px photo
+    # wherever the object stands: the inpainter refuses, the agent switches to its first
+    # inpainting fallback (which sets its own dilation)
+    photo = procedural_scene(2, 96, 1).composite()
     tools = {"inpaint": {"backend": "classical", "params": {"dilate_px": 64}}}
     result = build_agent({"tools": tools}).run(photo)
     inpaints = [e for e in result.trace if e["tool"] == "inpaint"]

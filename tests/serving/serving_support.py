@@ -9,12 +9,14 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import requests
 
 from liwi.layers import multiply, over
+from liwi.synth.procedural import Placement, procedural_scene
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,19 +29,19 @@ WORK_PIXELS = 250_000  # larger photos come back downscaled
 BODY_TIMEOUT_S = 3  # the ``timeout`` app's body deadline (slow-client test)
 
 
-def photo(width: int = 96, height: int = 80, seed: int = 0) -> np.ndarray:
-    """A small synthetic 'photo': textured ground, a coloured disc and its soft shadow."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    ground = np.stack(
-        [0.55 + 0.2 * yy / height, 0.6 + 0.1 * xx / width, 0.5 + 0.0 * xx], axis=2
-    ) + rng.normal(0, 0.02, (height, width, 3))
-    cx, cy, r = width * 0.45, height * 0.45, min(width, height) * 0.22
-    shadow = np.exp(-(((xx - cx - r * 0.6) / (1.2 * r)) ** 2 + ((yy - cy - r) / (0.5 * r)) ** 2))
-    img = ground * (1 - 0.5 * shadow)[..., None]
-    disc = np.clip(r - np.hypot(xx - cx, yy - cy) + 0.5, 0, 1)[..., None]
-    img = disc * np.array([0.85, 0.2, 0.15]) + (1 - disc) * img
-    return np.clip(img, 0, 1).astype(np.float32)
+def disc(cx: float, cy: float, r: float, width: int, height: int, color) -> Placement:
+    """A hard-edged disc of radius ``r`` px centred at ``(cx·width, cy·height)``."""
+    return Placement(cx, cy + r / height, r / width, r / height, color=color, soft=1.0)
+
+
+def photo(
+    width: int = 96, height: int = 80, seed: int = 0, extra: Sequence[Placement] = ()
+) -> np.ndarray:
+    """A small 'photo' from the scene generator: a red disc and its shadow on a textured
+    floor (seen from above), then any ``extra`` objects in front."""
+    red = disc(0.45, 0.45, min(width, height) * 0.22, width, height, (0.85, 0.2, 0.15))
+    stack = procedural_scene(seed, (height, width), objects=[red, *extra], horizon=0.0, texture=0.1)
+    return stack.composite()
 
 
 def png_bytes(arr: np.ndarray) -> bytes:

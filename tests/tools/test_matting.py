@@ -4,18 +4,19 @@ import numpy as np
 import pytest
 
 from liwi.layers import LayerStack
+from liwi.synth.procedural import Placement, procedural_scene
 from liwi.tools.base import ToolError
 from liwi.tools.matting import AlphaRefiner, MattingInput, consistent_foreground, make_trimap
 
-from .synthetic import disc, textured_background
-
 
 def soft_scene(h=120, w=140, seed=0):
-    rng = np.random.default_rng(seed)
-    bg = textured_background(h, w, rng)
-    bg[..., 1] = np.clip(bg[..., 1] + 0.25, 0, 1)  # greenish background to contaminate edges
-    alpha = disc(h, w, 0.5 * h, 0.5 * w, 0.3 * h, 0.25 * w, soft=6.0)
-    color = np.broadcast_to(np.array([0.9, 0.2, 0.1], np.float32), (h, w, 3)).copy()
+    """A red object with a 6 px soft edge on a greenish floor (green contaminates edges)."""
+    obj = Placement(cx=0.5, base=0.8, rx=0.25, ry=0.3, color=(0.9, 0.2, 0.1), soft=6.0)
+    stack = procedural_scene(seed, (h, w), objects=[obj], shadow=False, horizon=0.1)
+    bg = stack.background.copy()
+    bg[..., 1] = np.clip(bg[..., 1] + 0.25, 0, 1)
+    o = stack.objects[0]
+    color, alpha = o.rgba[..., :3].copy(), o.alpha
     image = LayerStack.from_arrays(bg, [color], [alpha]).composite()
     return image, alpha, color
 

@@ -1,4 +1,4 @@
-"""extract_shadow on synthetic scenes with a known shadow (built with liwi.layers)."""
+"""extract_shadow on procedural scenes with a known shadow (liwi.synth.procedural)."""
 
 import numpy as np
 import pytest
@@ -16,9 +16,9 @@ def removed(sc):
     return ClassicalInpainter()(InpaintInput(sc.image, sc.alpha)).image
 
 
-@pytest.mark.parametrize("strength, seed", [(0.5, 0), (0.65, 1), (0.35, 2)])
-def test_recovers_a_known_shadow(strength, seed):
-    sc = shadow_scene(strength=strength, seed=seed)
+@pytest.mark.parametrize("darkness, seed", [(0.5, 0), (0.35, 1), (0.65, 2)])
+def test_recovers_a_known_shadow(darkness, seed):
+    sc = shadow_scene(darkness=darkness, seed=seed)
     bg0 = removed(sc)
     out = ShadowExtractor()(ShadowInput(sc.image, sc.alpha, bg0))
     assert out.found
@@ -59,7 +59,7 @@ def test_no_shadow_means_no_shadow():
 
 
 def test_darkness_threshold_is_honoured():
-    sc = shadow_scene(strength=0.75)  # 25% darkening
+    sc = shadow_scene(darkness=0.25)  # 25% darkening
     bg0 = removed(sc)
     assert ShadowExtractor()(ShadowInput(sc.image, sc.alpha, bg0), {"darkness": 0.12}).found
     assert not ShadowExtractor()(ShadowInput(sc.image, sc.alpha, bg0), {"darkness": 0.4}).found

@@ -8,6 +8,7 @@ import torch
 
 from liwi.model.compose import composite_one
 from liwi.schema import sample_id_for, stack_to_row
+from liwi.synth.procedural import procedural_scene
 from liwi.training.data import (
     DataConfig,
     StackDataset,
@@ -17,7 +18,6 @@ from liwi.training.data import (
     peel_target,
     rows_from_table,
 )
-from liwi.training.toy import toy_stack
 
 
 def _t(a):
@@ -26,7 +26,7 @@ def _t(a):
 
 @pytest.mark.parametrize("level", [0, 1, 2])
 def test_peel_target_recomposes_its_input(level):
-    stack = toy_stack(np.random.default_rng(0), 32, 2)
+    stack = procedural_scene(np.random.default_rng(0), 32, 2)
     t = peel_target(stack, level)
     recomposed = composite_one(_t(t.background), _t(t.color), _t(t.alpha), _t(t.shadow))
     np.testing.assert_allclose(recomposed[0].numpy().transpose(1, 2, 0), t.image, atol=2e-6)
@@ -37,14 +37,14 @@ def test_peel_target_recomposes_its_input(level):
 
 
 def test_flat_image_is_the_top_level_input_only():
-    stack = toy_stack(np.random.default_rng(0), 32, 2)
+    stack = procedural_scene(np.random.default_rng(0), 32, 2)
     flat = np.full((32, 32, 3), 0.5, np.float32)
     assert np.array_equal(peel_target(stack, 2, flat).image, flat)
     assert not np.array_equal(peel_target(stack, 1, flat).image, flat)
 
 
 def test_samples_are_shaped_and_reproducible():
-    stacks = [toy_stack(np.random.default_rng(i), 48, 1 + i % 2) for i in range(4)]
+    stacks = [procedural_scene(np.random.default_rng(i), 48, 1 + i % 2) for i in range(4)]
     ds = StackDataset(stacks, DataConfig(crop=32, degrade_prob=0.5), seed=7)
     batch = collate([ds[i] for i in range(4)])
     assert batch["image"].shape == (4, 3, 32, 32) and batch["prompt"].shape == (4, 3, 32, 32)
@@ -57,7 +57,7 @@ def test_samples_are_shaped_and_reproducible():
 
 
 def test_degraded_samples_carry_a_damaged_mask_prompt():
-    stack = toy_stack(np.random.default_rng(5), 48, 1)
+    stack = procedural_scene(np.random.default_rng(5), 48, 1)
     cfg = DataConfig(
         crop=48, prompt_prob=1.0, degrade_prob=1.0, empty_prob=0.0, scale_max=1.0, flip_prob=0.0
     )
@@ -68,7 +68,7 @@ def test_degraded_samples_carry_a_damaged_mask_prompt():
 
 
 def test_degraded_samples_come_out_of_the_prompted_share():
-    stacks = [toy_stack(np.random.default_rng(i), 40, 1) for i in range(3)]
+    stacks = [procedural_scene(np.random.default_rng(i), 40, 1) for i in range(3)]
     base = {"crop": 32, "empty_prob": 0.0, "prompt_prob": 0.5}
 
     def shares(degrade_prob):
@@ -98,7 +98,7 @@ def test_rows_from_table_filters_ok_rows_by_split(tmp_path):
 
     rows = []
     for i, split in enumerate(["train", "train", "val"]):
-        st = toy_stack(np.random.default_rng(i), 32, 1)
+        st = procedural_scene(np.random.default_rng(i), 32, 1)
         rows.append(
             stack_to_row(st, sample_id=sample_id_for(bytes([i])), source_uri="t", split=split)
         )

@@ -7,13 +7,13 @@ import torch
 
 from liwi.model import build_model
 from liwi.model.u2layernet import U2LayerNet
+from liwi.synth.procedural import write_scene_table
 from liwi.training.finetune import FinetuneConfig, make_batch, run
-from liwi.training.toy import write_toy_table
 from liwi.training.trunk_cache import FIELDS, load
 
 
 def test_cache_then_steps_give_a_v2_checkpoint_with_a_frozen_trunk(tmp_path):
-    table = write_toy_table(str(tmp_path / "table"), n=10, size=40, seed=3)
+    table = write_scene_table(str(tmp_path / "table"), n=10, size=40, seed=3)
     cfg = FinetuneConfig(
         tables=[table],
         cache=str(tmp_path / "cache"),

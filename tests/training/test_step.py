@@ -9,15 +9,15 @@ import yaml
 
 from liwi.losses import LossConfig
 from liwi.model import ModelConfig, build_model
+from liwi.synth.procedural import procedural_scene, write_scene_table
 from liwi.training.data import DataConfig, StackDataset, collate
 from liwi.training.step import eval_step, lr_factor, make_optimizer, train_step
-from liwi.training.toy import toy_stack, write_toy_table
 
 
 def test_train_steps_lower_the_loss_on_a_fixed_batch():
     torch.manual_seed(0)
     model = build_model(ModelConfig(base_channels=8, depth=2, resolution=32))
-    stacks = [toy_stack(np.random.default_rng(i), 32, 1) for i in range(4)]
+    stacks = [procedural_scene(np.random.default_rng(i), 32, 1) for i in range(4)]
     batch = collate([StackDataset(stacks, DataConfig(crop=32))[i] for i in range(4)])
     opt = make_optimizer(model, 3e-3, 0.0)
     before = eval_step(model, batch, LossConfig())["total"]
@@ -35,7 +35,7 @@ def test_lr_schedule_warms_up_and_decays():
 def test_local_loop_writes_checkpoint_history_and_plot(tmp_path):
     from liwi.training.local import TrainLocalConfig, run
 
-    table = write_toy_table(str(tmp_path / "table"), n=20, size=40, seed=1)
+    table = write_scene_table(str(tmp_path / "table"), n=20, size=40, seed=1)
     cfg = TrainLocalConfig(
         tables=[table],
         out=str(tmp_path / "run" / "m.pt"),

@@ -11,4 +11,6 @@ Modules, one job each:
 * :mod:`~liwi.synth.generator` — one sample from (seed, index): a LayerStack plus its flat image.
 * :mod:`~liwi.synth.contact_sheet` — a PNG people can look at.
 * :mod:`~liwi.synth.job` — ``SynthConfig`` and ``run(config)``: lake of images + layer table.
+* :mod:`~liwi.synth.procedural` — the one file-free scene generator for tests, demos and
+  training: floor/wall, soft-edged objects, their cast shadows, placed at random or by hand.
 """
