@@ -123,7 +123,7 @@ def _table_with_a_ruined_column(path, splits: list[str], column: str) -> str:
 
     rows = [
         stack_to_row(
-            toy_stack(np.random.default_rng(i), 32, 1),
+            procedural_scene(i, 32, 1),
             sample_id=sample_id_for(bytes([i])),
             source_uri=f"p{i}.png",
             split=split,
