@@ -41,6 +41,7 @@ class FinetuneConfig(JobConfig):
     cache: str = "runs/v2/cache"  # trunk cache (train/, val/), built when missing or stale
     out: str = "runs/v2/liwi-v2.pt"  # checkpoint path; history/plot go beside it
     model: dict[str, Any] = Field(default_factory=dict)  # U2LayerNetConfig fields
+    init_from: str | None = None  # warm start: a v2 checkpoint (model URI) to continue from
     loss: LossConfig = V2_LOSS
     crop: int = Field(256, ge=64)  # random square crop of the cached images (multiple of 32)
     steps: int = Field(2000, ge=1)  # optimisation steps (upper bound)
@@ -178,7 +179,7 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> Path:
     from tqdm import tqdm
 
     from liwi.model import save_checkpoint
-    from liwi.model.u2layernet import U2LayerNetConfig, pretrained
+    from liwi.model.u2layernet import U2LayerNet, U2LayerNetConfig, pretrained
     from liwi.training.local import plot_history
     from liwi.training.step import lr_factor, set_lr, train_step
 
@@ -187,7 +188,15 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> Path:
     if cfg.crop % 32:
         raise ValueError(f"crop {cfg.crop} must be a multiple of 32")
     torch.manual_seed(cfg.seed)
-    model = pretrained(U2LayerNetConfig(**cfg.model))
+    if cfg.init_from:
+        from liwi.model import build_model
+        from liwi.predictor import resolve_checkpoint
+
+        model = build_model(checkpoint=resolve_checkpoint(cfg.init_from))
+        if not isinstance(model, U2LayerNet):
+            raise ValueError(f"init_from {cfg.init_from} is not a model v2 (u2layernet) checkpoint")
+    else:
+        model = pretrained(U2LayerNetConfig(**cfg.model))
     device = cfg.device if cfg.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
     model = model.to(device)
     train, val = (ensure(cfg.tables, split, Path(cfg.cache) / split, model) for split in SPLITS)
