@@ -44,6 +44,7 @@ ROOMS: list[list[str]] = [
     ],
     [  # 2: stages, agents, the predictor and what trains and scores it
         "liwi.add.base",
+        "liwi.add.reading",
         "liwi.add.stages",
         "liwi.agents",
         "liwi.predictor",

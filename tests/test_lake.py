@@ -250,3 +250,49 @@ def test_s3_endpoint_from_options_beats_environment(
     # the environment alone points at the dead endpoint, so this must fail
     with pytest.raises(LakeError):
         Lake.from_uri(s3_bucket_uri).list_images()
+
+
+def test_paged_listing_streams_the_same_entries_with_versions(lake_uri: str) -> None:
+    lake = Lake.from_uri(lake_uri)
+    fill(lake)
+    from liwi.lake import IMAGE_EXTENSIONS
+
+    pages = list(lake.iter_pages(IMAGE_EXTENSIONS, page=2))
+    assert [len(p) for p in pages] == [2, 1]
+    entries = [e for p in pages for e in p]
+    assert rel(lake, [e.path for e in entries]) == VISIBLE_IMAGES
+    assert all(
+        e.version and e.size == len(FILES[n]) for e, n in zip(entries, VISIBLE_IMAGES, strict=True)
+    )
+    v = entries[1].version
+    lake.write_bytes(entries[1].path, b"other content")  # rewritten: a new version
+    assert next(lake.iter_pages(IMAGE_EXTENSIONS, page=2))[1].version != v
+    assert not list(lake.iter_pages([".none"]))
+
+
+@pytest.mark.parametrize(
+    ("exc", "raw", "read"),  # transient as raised, and as Lake.read_bytes raises it
+    [
+        (OSError("AWS Error SLOW_DOWN during GetObject operation"), True, True),
+        (OSError("AWS Error SERVICE_UNAVAILABLE (HTTP response code: 503)"), True, True),
+        (OSError("AWS Error NETWORK_CONNECTION during GetObject: curlCode: 28"), True, True),
+        (TimeoutError("read timed out"), True, True),
+        (ConnectionResetError("peer"), True, True),
+        (OSError(5, "Input/output error"), False, True),  # EIO: only from a lake read
+        (OSError("AWS Error ACCESS_DENIED during GetObject operation"), False, False),
+        (FileNotFoundError("gone"), False, False),
+        (PermissionError("no"), False, False),
+        (OSError("image file is truncated (3 bytes not processed)"), False, True),
+        (ValueError("cannot identify image file"), False, False),
+    ],
+)
+def test_transient_failures_are_told_from_permanent_ones(
+    exc: Exception, raw: bool, read: bool
+) -> None:
+    from liwi.lake import is_transient
+
+    assert is_transient(exc) is raw  # PIL raises OSError for broken bytes: permanent
+    try:
+        raise LakeError("cannot read s3://b/k") from exc  # how Lake.read_bytes wraps it
+    except LakeError as wrapped:
+        assert is_transient(wrapped) is read

@@ -1,4 +1,4 @@
-"""Layer table schema v1: rows, validation, the writer/reader and DuckDB as outside reader."""
+"""Layer table schema v2: rows, validation, the writer/reader and DuckDB as outside reader."""
 
 import numpy as np
 import pyarrow as pa
@@ -125,3 +125,17 @@ def test_writer_is_deterministic_and_duckdb_reads_it(tmp_path):
 
 def test_empty_table_reads_as_empty(tmp_path):
     assert read_table(str(tmp_path / "nothing")).num_rows == 0
+
+
+def test_a_v1_part_reads_as_v2_with_no_input_key(tmp_path):
+    import pyarrow.parquet as pq
+
+    from liwi.schema import error_row, input_key_for, rows_to_table
+    from liwi.table import read_table
+
+    v2 = rows_to_table([error_row(sample_id="a" * 32, source_uri="/x.png", reason="r")])
+    (tmp_path / "t").mkdir()
+    pq.write_table(v2.drop_columns(["input_key"]), tmp_path / "t" / "part-old.parquet")
+    table = read_table(str(tmp_path / "t"))
+    assert table.schema.equals(LAYER_TABLE_SCHEMA) and table["input_key"].null_count == 1
+    assert input_key_for("/x.png", "1-2") != input_key_for("/x.png", "1-3")

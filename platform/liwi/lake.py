@@ -44,6 +44,59 @@ class LakeError(OSError):
     """A lake URI is malformed, unreachable or refused."""
 
 
+# Words in an S3/HTTP error that mark it as worth retrying: throttling, 5xx, timeouts,
+# dropped connections (pyarrow and botocore put the AWS error code in the message).
+TRANSIENT_MARKERS: tuple[str, ...] = (
+    "SLOW_DOWN",
+    "SlowDown",
+    "THROTTL",
+    "Throttl",
+    "SERVICE_UNAVAILABLE",
+    "ServiceUnavailable",
+    "INTERNAL_FAILURE",
+    "InternalError",
+    "NETWORK_CONNECTION",
+    "REQUEST_TIMEOUT",
+    "RequestTimeout",
+    "timed out",
+    "Timeout",
+    "Connection reset",
+    "HTTP response code: 5",
+    "response code 5",
+)
+# OSErrors that retrying cannot fix: the file is gone, refused or not a file.
+PERMANENT_OS_ERRORS: tuple[type[OSError], ...] = (
+    FileNotFoundError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is an I/O failure that may pass on a retry.
+
+    Timeouts and dropped connections are, and S3 throttling / 5xx (by the AWS error code
+    in the message). Any other ``OSError`` counts only when a lake operation raised it
+    (a :class:`LakeError` wrapping it: EIO, EAGAIN, …), unless retrying cannot fix it
+    (missing, forbidden, not a file, any other AWS error code). Everything else is
+    permanent, also the ``OSError`` s a decoder raises for broken bytes (PIL does).
+    """
+    from_lake = False
+    while isinstance(exc, LakeError) and exc.__cause__ is not None:
+        exc, from_lake = exc.__cause__, True
+    if isinstance(exc, TimeoutError | ConnectionError):
+        return True
+    if not isinstance(exc, OSError) or isinstance(exc, PERMANENT_OS_ERRORS):
+        return False
+    text = str(exc)
+    if any(m in text for m in TRANSIENT_MARKERS):
+        return True
+    if "AWS Error" in text or "NO_SUCH" in text or "ACCESS_DENIED" in text:
+        return False  # any other S3 error code (no such key, access denied, …)
+    return from_lake and not isinstance(exc, LakeError)
+
+
 # Why a listed file cannot be read (an ``Entry.problem``).
 BROKEN_LINK = "broken symbolic link"
 LINK_OUTSIDE = "symbolic link to a file outside the lake"
@@ -57,6 +110,11 @@ class Entry:
     path: str
     size: int  # bytes (0 when unreadable)
     problem: str = ""  # "" = readable; else BROKEN_LINK, LINK_OUTSIDE or NOT_REGULAR
+    version: str = ""  # changes when the content may have: S3 ETag, or "<size>-<mtime ns>"
+
+
+def _local_version(st: os.stat_result) -> str:
+    return f"{st.st_size}-{st.st_mtime_ns}"
 
 
 def _hidden(name: str) -> bool:
@@ -98,7 +156,8 @@ def _local_entry(e: os.DirEntry[str], real_root: str) -> Entry | None:
     if not e.is_symlink():
         if not e.is_file(follow_symlinks=False):
             return Entry(e.path, 0, NOT_REGULAR)  # a FIFO or device: reading could hang
-        return Entry(e.path, e.stat(follow_symlinks=False).st_size)
+        st = e.stat(follow_symlinks=False)
+        return Entry(e.path, st.st_size, version=_local_version(st))
     target = os.path.realpath(e.path)
     if not os.path.exists(target):
         return Entry(e.path, 0, BROKEN_LINK)
@@ -108,7 +167,8 @@ def _local_entry(e: os.DirEntry[str], real_root: str) -> Entry | None:
         return Entry(e.path, 0, LINK_OUTSIDE)
     if not os.path.isfile(target):
         return Entry(e.path, 0, NOT_REGULAR)
-    return Entry(e.path, os.stat(target).st_size)
+    st = os.stat(target)
+    return Entry(e.path, st.st_size, version=_local_version(st))
 
 
 @dataclass(frozen=True)
@@ -129,6 +189,7 @@ class Lake:
     root: str  # path on ``fs`` (bucket/prefix for S3, absolute path locally)
     scheme: str  # "file" or "s3"
     allow_bucket_creation: bool = True  # S3 only: create a missing bucket on first write
+    endpoint_url: str | None = None  # S3 only: the configured endpoint (None: AWS chain)
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -153,6 +214,7 @@ class Lake:
                 root=root,
                 scheme="s3",
                 allow_bucket_creation=opts.allow_bucket_creation,
+                endpoint_url=opts.endpoint_url,
             )
         raise LakeError(f"unsupported lake URI scheme {parsed.scheme!r} in {uri!r}")
 
@@ -174,6 +236,7 @@ class Lake:
             root=sub,
             scheme=self.scheme,
             allow_bucket_creation=self.allow_bucket_creation,
+            endpoint_url=self.endpoint_url,
         )
 
     # -- listing / IO -----------------------------------------------------------------
@@ -228,6 +291,54 @@ class Lake:
             if keep(info.path, info.base_name):
                 out.append(Entry(info.path, int(info.size or 0)))
         return out
+
+    def iter_pages(
+        self, extensions: Iterable[str] | None = None, exclude: Iterable[str] = (), page: int = 1000
+    ) -> Iterator[list[Entry]]:
+        """The entries of :meth:`list_entries`, streamed in pages of at most ``page``.
+
+        Nothing is held beyond one folder (locally, walked depth first, each folder's names
+        sorted) or one S3 listing page (``ListObjectsV2``, key order, ETag as ``version``),
+        so the first page comes after one request whatever the size of the lake.
+        """
+        exts = tuple(e.lower() for e in extensions) if extensions else None
+        excluded = tuple(p.rstrip("/") for p in exclude)
+
+        def keep(path: str, name: str) -> bool:
+            if any(path == p or path.startswith(p + "/") for p in excluded):
+                return False
+            return exts is None or name.lower().endswith(exts)
+
+        source = _iter_local(self.root, keep) if self.scheme == "file" else self._iter_s3(keep)
+        buf: list[Entry] = []
+        for entry in source:
+            buf.append(entry)
+            if len(buf) >= page:
+                yield buf
+                buf = []
+        if buf:
+            yield buf
+
+    def _iter_s3(self, keep: Callable[[str, str], bool]) -> Iterator[Entry]:
+        bucket, _, prefix = self.root.partition("/")
+        client = s3_client(S3Options(endpoint_url=self.endpoint_url))
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=f"{prefix}/" if prefix else ""
+        )
+        try:
+            for listing in pages:
+                for obj in listing.get("Contents", []):
+                    path = f"{bucket}/{obj['Key']}"
+                    rel = path[len(self.root) :].strip("/")
+                    if obj["Key"].endswith("/") or any(_hidden(p) for p in rel.split("/")):
+                        continue
+                    if keep(path, path.rsplit("/", 1)[-1]):
+                        etag = str(obj.get("ETag", "")).strip('"')
+                        yield Entry(path, int(obj.get("Size", 0)), version=etag)
+        except Exception as exc:  # noqa: BLE001 - botocore raises its own classes
+            if "NoSuchBucket" in str(exc):
+                raise LakeError(f"lake not found: {self.uri} (no such bucket)") from exc
+            raise LakeError(f"cannot list {self.uri}: {_redact(exc)}") from exc
 
     def list_images(self) -> list[str]:
         """Every readable file whose extension looks like an image (decoding decides the rest)."""
@@ -314,6 +425,45 @@ class Lake:
     def walk_bytes(self, paths: Iterable[str]) -> Iterator[tuple[str, bytes]]:
         for p in paths:
             yield p, self.read_bytes(p)
+
+
+def _iter_local(root: str, keep: Callable[[str, str], bool]) -> Iterator[Entry]:
+    """Depth-first walk of a local folder, names sorted per folder, links to folders not
+    followed (as :func:`_walk_local`), one folder in memory at a time."""
+    real_root = os.path.realpath(root)
+    if not os.path.isdir(real_root):
+        raise LakeError(f"lake not found: {root}")
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                found = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            raise LakeError(f"cannot list {folder}: {exc}") from exc
+        subfolders = []
+        for e in found:
+            if _hidden(e.name):
+                continue
+            if e.is_dir(follow_symlinks=False):
+                subfolders.append(e.path)
+            elif keep(e.path, e.name) and (entry := _local_entry(e, real_root)) is not None:
+                yield entry
+        stack.extend(reversed(subfolders))  # files of a folder first, then its folders
+
+
+def s3_client(opts: S3Options) -> object:
+    """A boto3 S3 client (for paged listings with ETags); credentials from the AWS chain."""
+    import boto3
+
+    endpoint = opts.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    region = (
+        opts.region
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+        or "us-east-1"
+    )
+    return boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=region)
 
 
 def s3_filesystem(opts: S3Options) -> pafs.S3FileSystem:

@@ -1,8 +1,10 @@
-"""Layer table schema v1: one row per sample, explicit pyarrow types.
+"""Layer table schema v2: one row per sample, explicit pyarrow types.
 
 Rows are built from a :class:`~liwi.layers.LayerStack` with :func:`stack_to_row` and
 turned back with :func:`row_to_stack`. :func:`validate_table` checks a table against
-the schema and the row invariants with errors that name the column and row.
+the schema and the row invariants with errors that name the column and row. v2 adds the
+nullable ``input_key`` (which listed input a row came from, see :func:`input_key_for`);
+:func:`upgrade` reads a v1 table as v2 (``input_key`` null).
 See ``docs/architecture.md`` for the column reference.
 """
 
@@ -20,7 +22,7 @@ from liwi import __version__
 from liwi.imageio import decode_rgb, decode_rgba, encode_png
 from liwi.layers import LayerStack, ObjectLayer
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: + input_key (ADD resumption without downloads)
 PIPELINE_VERSION = f"liwi-{__version__}"
 STATUSES = ("ok", "rejected", "error")
 SPLITS = ("train", "val", "test", "")  # "" = not assigned (e.g. ADD output before splitting)
@@ -57,13 +59,32 @@ LAYER_TABLE_SCHEMA = pa.schema(
         pa.field("pipeline_version", pa.string(), nullable=False),
         pa.field("schema_version", pa.int32(), nullable=False),
         pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("input_key", pa.string(), nullable=True),  # listed input (path + version)
     ],
     metadata={"liwi.schema_version": str(SCHEMA_VERSION)},
 )
 
 
 class SchemaError(ValueError):
-    """A table does not match layer table schema v1."""
+    """A table does not match layer table schema v2."""
+
+
+def input_key_for(source_uri: str, version: str) -> str:
+    """Id of one listed input: its URI plus its version (S3 ETag, or size-mtime locally).
+
+    Known from a listing alone, so a re-run skips done inputs without downloading them;
+    a file rewritten in place gets a new version, hence a new key, and is processed again.
+    """
+    return hashlib.sha256(f"{source_uri}\n{version}".encode()).hexdigest()[:32]
+
+
+def upgrade(table: pa.Table) -> pa.Table:
+    """A v1 table (no ``input_key``) as v2: ``input_key`` appended, all null."""
+    if "input_key" in table.column_names or "sample_id" not in table.column_names:
+        return table
+    return table.append_column(
+        LAYER_TABLE_SCHEMA.field("input_key"), pa.nulls(table.num_rows, pa.string())
+    )
 
 
 def sample_id_for(data: bytes) -> str:
@@ -87,8 +108,9 @@ def stack_to_row(
     scores: dict[str, float] | None = None,
     agent_trace: list[dict[str, Any]] | None = None,
     created_at: datetime | None = None,
+    input_key: str | None = None,
 ) -> dict[str, Any]:
-    """A schema-v1 row (Python dict) for ``stack``; ``image`` defaults to its composite PNG."""
+    """A schema-v2 row (Python dict) for ``stack``; ``image`` defaults to its composite PNG."""
     h, w = stack.size
     objects = [
         {
@@ -119,6 +141,7 @@ def stack_to_row(
         "pipeline_version": PIPELINE_VERSION,
         "schema_version": SCHEMA_VERSION,
         "created_at": created_at or datetime.now(UTC),
+        "input_key": input_key,
     }
 
 
@@ -133,6 +156,7 @@ def error_row(
     image: bytes | None = None,
     scores: dict[str, float] | None = None,
     agent_trace: list[dict[str, Any]] | None = None,
+    input_key: str | None = None,
 ) -> dict[str, Any]:
     """A row for an input that produced no layers (undecodable, failed tool …)."""
     return {
@@ -152,11 +176,12 @@ def error_row(
         "pipeline_version": PIPELINE_VERSION,
         "schema_version": SCHEMA_VERSION,
         "created_at": datetime.now(UTC),
+        "input_key": input_key,
     }
 
 
 def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
-    """Build a schema-v1 table from row dicts (raises :class:`SchemaError` on bad rows)."""
+    """Build a schema-v2 table from row dicts (raises :class:`SchemaError` on bad rows)."""
     names = set(LAYER_TABLE_SCHEMA.names)
     for i, row in enumerate(rows):
         if set(row) != names:
@@ -196,7 +221,7 @@ def image_of(row: dict[str, Any]) -> np.ndarray:
 
 
 def validate_table(table: pa.Table) -> None:
-    """Check ``table`` against schema v1 and the row invariants; raise :class:`SchemaError`."""
+    """Check ``table`` against schema v2 and the row invariants; raise :class:`SchemaError`."""
     expected = {f.name: f for f in LAYER_TABLE_SCHEMA}
     actual = {f.name: f for f in table.schema}
     missing = sorted(set(expected) - set(actual))

@@ -1,4 +1,4 @@
-"""Read and write layer tables (Parquet files of schema v1) in a lake.
+"""Read and write layer tables (Parquet files of schema v2; v1 parts read as v2) in a lake.
 
 File names are deterministic: ``part-<name>.parquet`` where ``name`` is given by the
 caller or derived from the sorted sample ids, so re-running a job overwrites its files
@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from liwi.lake import Lake, LakeError, S3Options
-from liwi.schema import LAYER_TABLE_SCHEMA, SchemaError, rows_to_table, validate_table
+from liwi.schema import LAYER_TABLE_SCHEMA, SchemaError, rows_to_table, upgrade, validate_table
 
 PART_PREFIX = "part-"
 
@@ -71,7 +71,7 @@ def read_table(
     s3: S3Options | None = None,
     validate: bool = True,
 ) -> pa.Table:
-    """Read every part of a layer table; an empty schema-v1 table if there are none."""
+    """Read every part of a layer table; an empty schema-v2 table if there are none."""
     if isinstance(lake, str):
         lake = Lake.from_uri(lake, s3=s3)
     parts = list_parts(lake)
@@ -84,6 +84,7 @@ def read_table(
         data = lake.read_bytes(p)
         try:
             t = pq.read_table(pa.BufferReader(data), columns=columns)
+            t = t if columns else upgrade(t)  # v1 parts read as v2
         except (pa.ArrowInvalid, KeyError) as exc:
             raise SchemaError(f"cannot read part {lake.uri_of(p)}: {exc}") from exc
         tables.append(t)

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import duckdb
 
-from liwi.add.inputs import content_id, list_inputs, own_output_paths, written_rows
+from liwi.add.inputs import (
+    DoneIndex,
+    iter_items,
+    key_bits,
+    list_inputs,
+    own_output_paths,
+    written_rows,
+)
 from liwi.add.stages import WriteParts
 from liwi.cli import main
 from liwi.lake import Lake
@@ -42,9 +49,32 @@ def test_copies_are_found_by_content_and_the_first_is_the_input(tmp_path: Path) 
         "c.png": "",
         "d.png": "",
     }
-    # content already in an output table: every copy is read (and skipped), none flagged
-    done = {content_id(src, src.path("a.png"))}
-    assert all(not i["problem"] for i in list_inputs(src, out, done=done))
+    # an input already done is not an item: the page's tally row counts it, unread
+    done = DoneIndex(key_bits([items_by_name(src, out)["a.png"]["input_key"]]))
+    pages = list(iter_items(src, out, done=done))
+    assert [i["status"] for page in pages for i in page] == ["pending"] * 3 + ["skipped"]
+    assert pages[-1][-1]["n"] == 1 and not pages[0][0]["problem"]  # b.png: its copy is done
+
+
+def items_by_name(src: Lake, out: Lake) -> dict[str, dict]:
+    return {Path(i["path"]).name: i for i in list_inputs(src, out)}
+
+
+def test_listing_streams_pages_and_a_changed_file_gets_a_new_key(tmp_path: Path) -> None:
+    import os
+
+    lake_dir = tmp_path / "lake"
+    (lake_dir / "sub").mkdir(parents=True)
+    for n in range(5):
+        (lake_dir / f"{n}.png").write_bytes(b"x" * (n + 1))
+    (lake_dir / "sub" / "z.jpg").write_bytes(b"z")
+    src, out = Lake.from_uri(lake_dir), Lake.from_uri(tmp_path / "out")
+    pages = [[Path(e.path).name for e in p] for p in src.iter_pages(page=2)]
+    assert pages == [["0.png", "1.png"], ["2.png", "3.png"], ["4.png", "z.jpg"]]
+    assert sum(len(p) for p in iter_items(src, out, limit=3)) == 3
+    before = items_by_name(src, out)["0.png"]["input_key"]
+    os.utime(lake_dir / "0.png", ns=(1, 1))  # rewritten in place: a new version
+    assert items_by_name(src, out)["0.png"]["input_key"] != before
 
 
 def test_the_jobs_own_output_is_never_an_input(tmp_path: Path) -> None:

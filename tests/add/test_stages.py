@@ -97,18 +97,19 @@ def test_image_modes_are_converted_correctly(bad_lake):
     assert rows["exif_rotated.jpg"]["image_bytes"] != files["exif_rotated.jpg"][0]
 
 
-def test_large_photos_are_downscaled_and_already_done_ones_skipped(tmp_path):
+def test_large_photos_are_downscaled_and_tally_rows_pass_untouched(tmp_path):
+    from liwi.add.inputs import tally
+
     big = procedural_photo(0, 300)
-    small = procedural_photo(1, 100)
     (tmp_path / "big.jpg").write_bytes(big)
-    (tmp_path / "small.jpg").write_bytes(small)
-    rows = decode_all(
-        tmp_path, sorted(tmp_path.iterdir()), max_side=128, skip_ids=[sample_id_for(small)]
-    )
-    assert rows["big.jpg"]["image"].shape == (128, 128, 3)
-    assert rows["big.jpg"]["image_bytes"] != big  # downscaled → re-encoded PNG
-    assert decode_rgb(rows["big.jpg"]["image_bytes"]).shape == (128, 128, 3)
-    assert rows["small.jpg"]["status"] == SKIPPED
+    stage = ReadDecode(str(tmp_path), max_side=128)
+    out = batch_to_rows(stage(rows_to_batch([{**tally(0), "path": str(tmp_path / "big.jpg"),
+                                              "status": PENDING, "n": 1}, tally(7)])))  # fmt: skip
+    assert out[0]["image"].shape == (128, 128, 3)
+    assert out[0]["image_bytes"] != big  # downscaled → re-encoded PNG
+    assert decode_rgb(out[0]["image_bytes"]).shape == (128, 128, 3)
+    assert out[0]["sample_id"] == sample_id_for(big)
+    assert (out[1]["status"], out[1]["n"], out[1]["sample_id"]) == (SKIPPED, 7, "")
 
 
 def test_unreadable_path_is_an_error_row(tmp_path):

@@ -102,7 +102,7 @@ def test_convert_crello_writes_a_valid_table_and_reports_bad_designs(tmp_path):
     _crello_part(tmp_path / "train-00000-of-00001.parquet", [_design("a"), _design("b", True), bad])
     summary = convert_crello(tmp_path, str(tmp_path / "table"), max_side=32)
     assert summary.rows == 2 and len(summary.skipped) == 1 and "class index" in summary.skipped[0]
-    table = read_table(str(tmp_path / "table"))  # validates schema v1
+    table = read_table(str(tmp_path / "table"))  # validates schema v2
     rows = table.to_pylist()
     assert {r["split"] for r in rows} == {"test"} and {r["n_layers"] for r in rows} == {2}
     stack = row_to_stack(rows[0])

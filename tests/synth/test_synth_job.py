@@ -30,7 +30,7 @@ def test_writes_images_table_sheet_and_summary(job3):
     out, summary = job3
     images = sorted((out / "images").iterdir())
     assert len(images) == N
-    table = read_table(str(out / "table"))  # validates schema v1
+    table = read_table(str(out / "table"))  # validates schema v2
     assert table.num_rows == N
     rows = table.to_pylist()
     for row, path in zip(sorted(rows, key=lambda r: r["source_uri"]), images, strict=True):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -33,6 +33,8 @@ Row = dict[str, Any]
 PENDING, OK, REJECTED, ERROR, SKIPPED = "pending", "ok", "rejected", "error", "skipped"
 TABLES = {OK: "layers", REJECTED: "rejects", ERROR: "errors"}  # status → output table
 TABLE_NAMES: tuple[str, ...] = tuple(TABLES.values())  # the job's three output tables
+TRANSIENT = "transient"  # word after the stage in a reason: the failure may pass on a retry
+TRANSIENT_MARK = f": {TRANSIENT}: "  # how readers find it ("read_decode: transient: …")
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,6 @@ class RunContext:
     """What one run of the job tells its stages besides the config."""
 
     run_id: str = "run"  # names this run's Parquet parts: part-<run_id>-<hash>.parquet
-    skip_ids: frozenset[str] = frozenset()  # sample ids already in an output table
 
 
 class StageResources(BaseModel):
@@ -127,10 +128,15 @@ def reasons_of(row: Row) -> list[str]:
 
 
 def mark_error(row: Row, stage: str, exc: BaseException) -> Row:
-    """Mark ``row`` as an error with a one-line reason naming the stage."""
+    """Mark ``row`` as an error with a one-line reason naming the stage; an I/O failure that
+    may pass (:func:`liwi.lake.is_transient`) is marked ``"<stage>: transient: …"``, and
+    a later run tries that input again."""
+    from liwi.lake import is_transient
+
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     row["status"] = ERROR
-    row["reasons"] = json.dumps(reasons_of(row) + [f"{stage}: {msg}"])
+    kind = TRANSIENT_MARK if is_transient(exc) else ": "
+    row["reasons"] = json.dumps(reasons_of(row) + [f"{stage}{kind}{msg}"])
     return row
 
 
@@ -208,12 +214,19 @@ class Pipeline:
         return batch
 
 
-def chunks(items: list[Row], size: int) -> Iterator[list[Row]]:
-    for i in range(0, len(items), max(1, size)):
-        yield items[i : i + size]
+def chunks(items: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    """``items`` (any iterable, consumed lazily) in lists of ``size``."""
+    buf: list[Row] = []
+    for item in items:
+        buf.append(item)
+        if len(buf) >= max(1, size):
+            yield buf
+            buf = []
+    if buf:
+        yield buf
 
 
-def run_loop(stages: list[Stage], items: list[Row], batch_size: int) -> Iterator[Batch]:
+def run_loop(stages: list[Stage], items: Iterable[Row], batch_size: int) -> Iterator[Batch]:
     """Run ``stages`` one after the other on batches of ``items`` in this process."""
     for chunk in chunks(items, batch_size):
         batch = rows_to_batch(chunk)

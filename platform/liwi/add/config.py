@@ -36,7 +36,10 @@ class DecomposeConfig(JobConfig):
     input: str = ""  # image lake URI (folder, file://, s3://bucket/prefix)
     output: str = ""  # output URI; tables go to <output>/layers|rejects|errors
     runner: Literal["ray", "loop"] = "ray"  # loop: same stages in this process, no Ray
-    limit: int | None = Field(None, ge=1)  # process at most this many inputs (sorted order)
+    # agent: the agent + tools + curator; identity: the photo as a 1-layer stack, always
+    # accepted (measures the job's own overhead: listing, I/O, tables; benchmarks only)
+    decomposer: Literal["agent", "identity"] = "agent"
+    limit: int | None = Field(None, ge=1)  # at most this many listed inputs (listing order)
     max_side: int = Field(1024, ge=32)  # longer side of the layers; bigger photos are downscaled
     max_pixels: int = Field(64_000_000, ge=1)  # declared size above this = decompression bomb
     s3_endpoint: str | None = None  # S3 endpoint (default: AWS_ENDPOINT_URL)

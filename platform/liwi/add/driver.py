@@ -1,8 +1,11 @@
 """The ADD job: an image lake → layer tables (``layers``, ``rejects``, ``errors``) on Ray Data.
 
-``run(config)`` lists the input lake, reads which sample ids the output already holds
-(resumption), then streams every file through the stages of :mod:`liwi.add.stages`
-(:data:`~liwi.add.stages.STAGES`: ReadDecode → Decompose → Curate → ToRows → WriteParts).
+``run(config)`` streams the input lake's listing (one Ray task, pages of
+:data:`~liwi.add.inputs.PAGE` entries, each a block; inputs already done are left out by an
+anti-join on their ``input_key``, see :mod:`liwi.add.inputs`) through the stages of
+:mod:`liwi.add.stages` (:data:`~liwi.add.stages.STAGES`: ReadDecode → Decompose → Curate →
+ToRows → WriteParts). The driver holds no listing and no per-image record: the writer
+returns one tally row per batch, summed here.
 Each stage becomes a Ray Data actor pool through :mod:`liwi.add.ray_adapter`, with its
 declared resources unless ``config.stages`` overrides them; ``fuse: true`` runs all but the
 writer in one pool (less data movement on one machine). ``runner: loop`` runs the same
@@ -10,7 +13,9 @@ stages in this process, without Ray. Nothing probes the driver's GPUs.
 
 Outputs under ``output``: the three tables (Parquet parts ``part-<run id>-<hash>``, see
 :mod:`liwi.add.inputs`), ``summary.json`` (counts of the rows this run wrote, images/s, time
-per stage) and ``report/`` (JSON + PNG).
+per stage, seconds to the first row) and ``report/`` (JSON + PNG). After the stream, error
+rows that a newer outcome of the same input replaced are removed
+(:func:`~liwi.add.inputs.supersede_errors`), so an input is in exactly one table.
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from liwi.add.base import SKIPPED, TABLE_NAMES, TABLES, Batch, Pipeline, RunContext, run_loop
 from liwi.add.config import DecomposeConfig, RayConfig
-from liwi.add.inputs import list_inputs, new_run_id, written_rows
+from liwi.add.inputs import new_run_id, written_rows
 from liwi.add.ray_adapter import StageCall, Terminated, catch_sigterm, run_ray
 from liwi.add.stages import STAGE_ORDER, STAGES, WriteParts
 
@@ -75,16 +81,22 @@ def worker_env(config: DecomposeConfig) -> dict[str, str]:
     return endpoint_env() if config.forward_aws_env else {}
 
 
-def _run_ray(config: DecomposeConfig, calls: list[StageCall], items: list[dict]) -> Iterator[Batch]:
+def _pages(config: DecomposeConfig) -> Callable[[], Iterator[list[dict[str, Any]]]]:
+    """The listing as a picklable callable (it runs in a Ray task, or here for the loop)."""
+    from liwi.add.inputs import job_pages
+
+    return partial(job_pages, config.input, config.output, config.s3_endpoint, config.limit)
+
+
+def _run_ray(config: DecomposeConfig, calls: list[StageCall]) -> Iterator[Batch]:
     env = worker_env(config)
     runtime_env = {"env_vars": env} if env else None
-    yield from run_ray(config.ray, plan(config, calls), items, runtime_env)
+    yield from run_ray(config.ray, plan(config, calls), _pages(config), runtime_env)
 
 
-def _run_loop(
-    config: DecomposeConfig, calls: list[StageCall], items: list[dict]
-) -> Iterator[Batch]:
+def _run_loop(config: DecomposeConfig, calls: list[StageCall]) -> Iterator[Batch]:
     stages = [c.cls(**c.kwargs) for c in calls]
+    items = (item for page in _pages(config)() for item in page)
     yield from run_loop(stages, items, config.stage_resources()[WriteParts.name].batch_size)
 
 
@@ -102,8 +114,8 @@ class JobInterrupted(KeyboardInterrupt):
 
 def run(config: DecomposeConfig) -> dict[str, Any]:
     """Run the job; returns the end summary (also written to ``<output>/summary.json``)."""
+    from liwi.add.inputs import count_inputs, supersede_errors
     from liwi.lake import Lake, S3Options
-    from liwi.table import read_sample_ids
 
     if not config.input or not config.output:
         raise ValueError("both input and output must be set (--input LAKE --output TABLE)")
@@ -111,31 +123,32 @@ def run(config: DecomposeConfig) -> dict[str, Any]:
     s3 = S3Options(endpoint_url=config.s3_endpoint)
     src = Lake.from_uri(config.input, s3=s3)
     out = Lake.from_uri(config.output, s3=s3)
-    done: set[str] = set()
-    for name in TABLE_NAMES:
-        done |= read_sample_ids(out.child(name))
-    items = list_inputs(src, out, config.limit, done)
-    run_ctx = RunContext(run_id=new_run_id(), skip_ids=frozenset(done))
+    check_lake(src)
+    run_ctx = RunContext(run_id=new_run_id())
     calls = stage_calls(config, run_ctx)
-    t_list = time.perf_counter() - t0
+    t_start = time.perf_counter() - t0
 
-    summaries: list[dict[str, Any]] = []
+    tally: Counter[str] = Counter()  # inputs per status, then seconds per stage
     stage_seconds: Counter[str] = Counter()
     runner = _run_ray if config.runner == "ray" else _run_loop
-    bar = _progress(len(items), config.progress)
+    bar = _progress(config.progress)
     t_run = time.perf_counter()
+    t_first: float | None = None
     previous = catch_sigterm()  # SIGTERM stops the job like Ctrl-C: summary, then raise
     interrupted: KeyboardInterrupt | None = None
     try:
-        if items:
-            for batch in runner(config, calls, items):
-                for key, col in batch.items():
-                    if key.startswith("t_"):
-                        stage_seconds[key[2:]] += float(col.sum())
-                for s in batch["summary"]:
-                    summaries.append(json.loads(s))
-                bar.update(len(batch["summary"]))
-                bar.set_postfix(Counter(s["status"] for s in summaries))
+        todo, done_before = first_work(config)
+        tally[SKIPPED] += 0 if todo else done_before
+        for batch in runner(config, calls) if todo else ():
+            for key, col in batch.items():
+                if key.startswith("t_"):
+                    stage_seconds[key[2:]] += float(col.sum())
+                elif key.startswith("n_"):
+                    tally[key[2:]] += int(col.sum())
+            if t_first is None and any(tally[s] for s in TABLES):
+                t_first = time.perf_counter() - t_run
+            bar.update(int(sum(int(batch[f"n_{s}"].sum()) for s in (*TABLES, SKIPPED))))
+            bar.set_postfix({s: tally[s] for s in (*TABLES, SKIPPED)})
     except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: account for what was written
         interrupted = exc
     finally:
@@ -144,13 +157,23 @@ def run(config: DecomposeConfig) -> dict[str, Any]:
     bar.close()
     wall = time.perf_counter() - t_run
     ensure_tables(out)
+    superseded = supersede_errors(out)  # transient error rows a later outcome replaced
     recombined = 0
-    if config.recombine and processed_any(summaries) and not interrupted:
+    processed = sum(tally[s] for s in TABLES)
+    if config.recombine and processed and not interrupted:
         recombined = write_recombined(out, config.recombine, config.recombine_seed)
     written = written_rows(out, run_ctx.run_id)
-    summary = make_summary(config, len(items), summaries, written, stage_seconds, wall, t_list)
-    summary["run_id"] = run_ctx.run_id
-    summary["recombined"] = recombined
+    n_inputs = sum(tally[s] for s in (*TABLES, SKIPPED))
+    if interrupted is not None:  # the listing may not have finished: count it (no reads)
+        n_inputs = count_inputs(src, out, config.limit)
+    summary = make_summary(config, n_inputs, tally[SKIPPED], written, stage_seconds, wall)
+    summary.update(
+        run_id=run_ctx.run_id,
+        recombined=recombined,
+        start_seconds=round(t_start, 3),
+        first_row_seconds=None if t_first is None else round(t_first, 3),
+        errors_superseded=superseded,
+    )
     if interrupted is not None:
         signum = signal.SIGTERM if isinstance(interrupted, Terminated) else signal.SIGINT
         summary["interrupted"] = signal.Signals(signum).name
@@ -172,8 +195,32 @@ def run(config: DecomposeConfig) -> dict[str, Any]:
     return summary
 
 
-def processed_any(summaries: list[dict[str, Any]]) -> bool:
-    return any(s["status"] != "skipped" for s in summaries)
+def first_work(config: DecomposeConfig) -> tuple[bool, int]:
+    """Whether any listed input is not done yet, and how many done ones were listed first.
+
+    Lists (here, no Ray) only until the first page with work, so a finished lake costs
+    one listing and no cluster start; otherwise the stream lists again from the start.
+    """
+    skipped = 0
+    for page in _pages(config)():
+        if any(item["status"] != SKIPPED for item in page):
+            return True, skipped
+        skipped += sum(int(item["n"]) for item in page)
+    return False, skipped
+
+
+def check_lake(src: Any) -> None:
+    """Fail early, with a plain :class:`~liwi.lake.LakeError`, when the input lake is missing
+    (one folder check, or one S3 listing request; not a walk of the lake)."""
+    import os
+
+    from liwi.lake import LakeError
+
+    if src.scheme == "file":
+        if not os.path.isdir(src.root):
+            raise LakeError(f"lake not found: {src.uri}")
+        return
+    next(src.iter_pages(page=1), None)
 
 
 def write_recombined(out: Any, n: int, seed: int) -> int:
@@ -207,15 +254,13 @@ def ensure_tables(out: Any) -> None:
 def make_summary(
     config: DecomposeConfig,
     n_inputs: int,
-    summaries: list[dict[str, Any]],
+    skipped: int,
     written: dict[str, Any],
     stage_seconds: Counter,
     wall: float,
-    t_list: float,
 ) -> dict[str, Any]:
     """The end summary. Row counts are what this run's parts hold (``written``), not what
     the stages reported; ``unaccounted`` = inputs − skipped − rows written (must be 0)."""
-    skipped = sum(s["status"] == SKIPPED for s in summaries)
     rows = written["counts"]
     counts = {status: rows[table] for status, table in TABLES.items()} | {SKIPPED: skipped}
     processed = sum(rows.values())  # = inputs − skipped unless interrupted or rows were lost
@@ -224,13 +269,13 @@ def make_summary(
         "output": config.output,
         "runner": config.runner,
         "fuse": config.fuse,
+        "decomposer": config.decomposer,
         "inputs": n_inputs,
         "counts": counts,
-        "unaccounted": n_inputs - skipped - sum(rows.values()),
-        "ids_written_twice": written["ids_written_twice"],  # must be empty
+        "unaccounted": n_inputs - skipped - processed,
+        "ids_written_twice": written["ids_written_twice"],  # input keys; must be empty
         "processed": processed,
         "wall_seconds": round(wall, 3),
-        "list_seconds": round(t_list, 3),
         "images_per_second": round(processed / wall, 3) if wall > 0 and processed else 0.0,
         "stage_seconds": {k: round(stage_seconds.get(k, 0.0), 3) for k in STAGE_ORDER},
         "stage_seconds_per_image": {
@@ -248,12 +293,12 @@ class _NoBar:
     def close(self) -> None: ...
 
 
-def _progress(total: int, enabled: bool) -> Any:
+def _progress(enabled: bool) -> Any:
     if not enabled:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="decompose", unit="img", file=sys.stderr, dynamic_ncols=True)
+    return tqdm(desc="decompose", unit="img", file=sys.stderr, dynamic_ncols=True)
 
 
 def format_summary(summary: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,18 @@ from liwi.add.base import Batch, StageResources
 
 if TYPE_CHECKING:
     from liwi.add.config import RayConfig
+
+
+LISTING_CPUS = 0.25  # CPUs reserved by the one task that lists the lake (mostly waits on I/O)
+# Memory reserved by the listing task: it holds the DoneIndex (8 bytes per done input:
+# 80 MB at 10 M) and one page. A resource of its own also keeps Ray from fusing the
+# listing into the first actor pool (which would list and process everything in one actor).
+LISTING_MEMORY = 256 * 1024 * 1024
+# Ray Data merges each task's output into blocks up to DataContext.target_max_block_size
+# (default 128 MiB), and an actor takes a whole block. With 64 KiB a listing block is ~600
+# items (the first images start after ~600 listed files, and several actors share a lake of
+# a few thousand); a decoded or encoded photo is a block of its own.
+BLOCK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -124,13 +136,31 @@ def map_stage(ds: Any, call: StageCall, runtime_env: dict[str, Any] | None = Non
     )
 
 
+def listing_dataset(pages: Callable[[], Iterable[list[dict[str, Any]]]], **ray_args: Any) -> Any:
+    """A dataset of the items ``pages()`` yields, produced by one Ray task as a stream of
+    blocks (of :data:`BLOCK_BYTES`): the first items flow on while the listing goes on, and
+    nothing of the listing passes through the driver. Repartitioning into smaller blocks
+    would add a task that asks for a whole CPU (Ray's default), which a small local Ray
+    whose CPUs the actor pools hold never grants."""
+    import ray
+
+    from liwi.add.base import rows_to_batch
+
+    def list_pages(_: Batch) -> Iterator[Batch]:
+        for page in pages():
+            yield rows_to_batch(page)
+
+    seed = ray.data.from_items([{"listing": 0}], override_num_blocks=1)
+    return seed.map_batches(list_pages, batch_size=1, batch_format="numpy", **ray_args)
+
+
 def run_ray(
     ray_config: RayConfig,
     calls: list[StageCall],
-    items: list[dict[str, Any]],
+    pages: Callable[[], Iterable[list[dict[str, Any]]]],
     runtime_env: dict[str, Any] | None = None,
 ) -> Iterator[Batch]:
-    """Yield output batches of ``items`` streamed through ``calls`` on Ray Data."""
+    """Yield output batches of the listed items streamed through ``calls`` on Ray Data."""
     import ray
 
     started = False
@@ -139,14 +169,20 @@ def run_ray(
         _init(kwargs, tries=3 if kwargs["address"] == "local" else 1)
         started = True
         catch_sigterm()  # stop as cleanly as on Ctrl-C: Ray's handler dumps a native stack
+    block_bytes = None
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = ray_config.progress_bars
         ctx.print_on_execution_start = False
-        ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 200)))
+        block_bytes, ctx.target_max_block_size = ctx.target_max_block_size, BLOCK_BYTES
+        ds = listing_dataset(
+            pages, num_cpus=LISTING_CPUS, memory=LISTING_MEMORY, runtime_env=runtime_env
+        )
         for call in calls:
             ds = map_stage(ds, call, runtime_env)
         yield from ds.iter_batches(batch_size=None, batch_format="numpy")
     finally:
         if started:
             ray.shutdown()
+        elif block_bytes is not None:  # a Ray we did not start: leave its context as it was
+            ray.data.DataContext.get_current().target_max_block_size = block_bytes

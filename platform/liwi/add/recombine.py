@@ -94,7 +94,7 @@ def recombine_rows(
     seed: int = 0,
     max_jitter: float = 0.15,
 ) -> list[dict[str, Any]]:
-    """``n`` new schema-v1 rows: random (foreground row, background row) pairs from curated rows.
+    """``n`` new schema-v2 rows: random (foreground row, background row) pairs from curated rows.
 
     Pairs use different source samples; the flat ``image`` is the PNG of the composite, so
     the layers are exact by construction. ``agent_trace`` records both sources.

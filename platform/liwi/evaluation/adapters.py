@@ -11,7 +11,7 @@
   foreground mask. Only the mask is ground truth, so rows carry ``scores["mask_only"] = 1``
   and the evaluator uses them for foreground segmentation only.
 
-Both write schema-v1 tables with :func:`liwi.table.write_table`; bad inputs are reported
+Both write schema-v2 tables with :func:`liwi.table.write_table`; bad inputs are reported
 (and skipped), never silently fixed.
 """
 

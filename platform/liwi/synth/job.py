@@ -3,7 +3,7 @@
 Writes under ``out`` (a local path or ``s3://bucket/prefix`` lake):
 
 * ``images/<sample_id>.jpg|png`` — the degraded flat images (an image lake),
-* ``table/part-synth-….parquet`` — the ground-truth layer table (schema v1, status ok),
+* ``table/part-synth-….parquet`` — the ground-truth layer table (schema v2, status ok),
 * ``contact_sheet.png`` — a few samples: image, background, objects, shadow map,
 * ``summary.json`` — counts per split, timing, the config.
 
