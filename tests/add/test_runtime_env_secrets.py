@@ -25,14 +25,14 @@ def test_the_actors_runtime_env_holds_endpoints_and_no_secret(monkeypatch):
         monkeypatch.setenv(k, v)
     captured = []
 
-    def fake_run_ray(ray_config, stages, items, runtime_env):
+    def fake_run_ray(ray_config, stages, pages, runtime_env):
         captured.append(runtime_env)
         return iter(())
 
     monkeypatch.setattr(driver, "plan", lambda config, calls: [])
     monkeypatch.setattr(driver, "run_ray", fake_run_ray)
     config = DecomposeConfig.load(CONFIG)
-    assert list(driver._run_ray(config, [], [])) == []
+    assert list(driver._run_ray(config, [])) == []
     (runtime_env,) = captured
     assert runtime_env == {"env_vars": ENDPOINTS}
     text = repr(runtime_env)
