@@ -46,3 +46,16 @@ def test_fusing_puts_all_but_the_writer_in_one_pool_sized_by_decompose():
     assert pools[0].resources == config.stage_resources()["decompose"]
     unfused = plan(config.model_copy(update={"fuse": False}), calls)
     assert [p.cls for p in unfused] == list(STAGES)
+
+
+def test_the_shipped_pools_and_the_listing_task_fit_the_declared_ray():
+    """Ray Data starts the pools first; a listing task that does not fit what they leave
+    is never scheduled and the job hangs (it did, with 0.25 CPU, in the end-to-end run)."""
+    from pathlib import Path
+
+    from liwi.add.ray_adapter import LISTING_CPUS
+
+    config = DecomposeConfig.from_yaml(Path(__file__).parents[2] / "jobs/configs/decompose.yaml")
+    pools = plan(config, stage_calls(config))
+    held = sum(p.resources.actors * p.resources.num_cpus for p in pools)
+    assert held + LISTING_CPUS <= config.ray.num_cpus

@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from liwi.add.config import RayConfig
 
 
-LISTING_CPUS = 0.25  # CPUs reserved by the one task that lists the lake (mostly waits on I/O)
+# CPUs reserved by the one task that lists the lake: none. It mostly waits on I/O, and
+# the shipped pools may hold all but 0.15 of a 2-CPU Ray (0.25 never got scheduled: hang).
+LISTING_CPUS = 0.0
 # Memory reserved by the listing task: it holds the DoneIndex (8 bytes per done input:
 # 80 MB at 10 M) and one page. A resource of its own also keeps Ray from fusing the
 # listing into the first actor pool (which would list and process everything in one actor).
