@@ -40,6 +40,22 @@ def endpoint_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return {k: env[k] for k in ENDPOINT_ENV_VARS if env.get(k)}
 
 
+def _entry_filter(
+    extensions: Iterable[str] | None, exclude: Iterable[str]
+) -> Callable[[str, str], bool]:
+    """``keep(path, name)``: the file has one of ``extensions`` (any when None) and lies
+    neither at nor under a path of ``exclude``."""
+    exts = tuple(e.lower() for e in extensions) if extensions else None
+    excluded = tuple(p.rstrip("/") for p in exclude)
+
+    def keep(path: str, name: str) -> bool:
+        if any(path == p or path.startswith(p + "/") for p in excluded):
+            return False
+        return exts is None or name.lower().endswith(exts)
+
+    return keep
+
+
 class LakeError(OSError):
     """A lake URI is malformed, unreachable or refused."""
 
@@ -258,14 +274,7 @@ class Lake:
         followed (no loops, nothing outside the lake is walked); a link to a file counts
         as that file if it stays inside the lake, otherwise it is listed with a problem.
         """
-        exts = tuple(e.lower() for e in extensions) if extensions else None
-        excluded = tuple(p.rstrip("/") for p in exclude)
-
-        def keep(path: str, name: str) -> bool:
-            if any(path == p or path.startswith(p + "/") for p in excluded):
-                return False
-            return exts is None or name.lower().endswith(exts)
-
+        keep = _entry_filter(extensions, exclude)
         if self.scheme == "file":
             entries = _walk_local(self.root, recursive, keep)
         else:
@@ -301,14 +310,7 @@ class Lake:
         sorted) or one S3 listing page (``ListObjectsV2``, key order, ETag as ``version``),
         so the first page comes after one request whatever the size of the lake.
         """
-        exts = tuple(e.lower() for e in extensions) if extensions else None
-        excluded = tuple(p.rstrip("/") for p in exclude)
-
-        def keep(path: str, name: str) -> bool:
-            if any(path == p or path.startswith(p + "/") for p in excluded):
-                return False
-            return exts is None or name.lower().endswith(exts)
-
+        keep = _entry_filter(extensions, exclude)
         source = _iter_local(self.root, keep) if self.scheme == "file" else self._iter_s3(keep)
         buf: list[Entry] = []
         for entry in source:

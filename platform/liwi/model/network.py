@@ -7,6 +7,7 @@ from torch import nn
 
 from liwi.model.config import ModelConfig
 from liwi.model.heads import LayerHeads
+from liwi.model.prompts import network_inputs
 from liwi.model.unet import UNet
 
 
@@ -28,17 +29,11 @@ class LayerNet(nn.Module):
     def forward(
         self, image: torch.Tensor, prompt: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
-        b, c, h, w = image.shape
-        if c != 3:
-            raise ValueError(f"image must be B×3×H×W, got {tuple(image.shape)}")
+        prompt = network_inputs(image, prompt)
+        h, w = image.shape[2:]
         m = self.config.multiple
         if h % m or w % m:
             raise ValueError(f"image size {h}×{w} is not a multiple of {m} (2^depth); pad it")
-        n_prompt = self.config.in_channels - 3
-        if prompt is None:
-            prompt = image.new_zeros(b, n_prompt, h, w)
-        if prompt.shape != (b, n_prompt, h, w):
-            raise ValueError(f"prompt must be {(b, n_prompt, h, w)}, got {tuple(prompt.shape)}")
         x = torch.cat([image * 2.0 - 1.0, prompt], dim=1)
         feats = self.trunk(x)
         out = self.heads(feats.float(), image.float())

@@ -9,6 +9,7 @@ any target size, so a prompt given on a 4000-px photo lands right on the 128-px 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -135,3 +136,19 @@ def rasterize(
             blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma**2))
             out[2] = np.maximum(out[2], blob)
     return np.clip(out, 0.0, 1.0)
+
+
+def network_inputs(image: Any, prompt: Any = None) -> Any:
+    """The prompt tensor a network takes beside ``image`` (B×3×H×W): ``prompt`` checked to
+    be B×len(PROMPT_CHANNELS)×H×W, or zeros ("the main object") when it is None."""
+    from liwi.model.config import PROMPT_CHANNELS
+
+    b, c, h, w = image.shape
+    if c != 3:
+        raise ValueError(f"image must be B×3×H×W, got {tuple(image.shape)}")
+    want = (b, len(PROMPT_CHANNELS), h, w)
+    if prompt is None:
+        return image.new_zeros(want)
+    if tuple(prompt.shape) != want:
+        raise ValueError(f"prompt must be {want}, got {tuple(prompt.shape)}")
+    return prompt

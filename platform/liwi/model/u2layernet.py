@@ -341,14 +341,9 @@ class U2LayerNet(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """``saliency``: the trunk's B×7×H×W output when it was computed elsewhere
         (onnxruntime, or a training cache); None runs the trunk here."""
-        b, c, h, w = image.shape
-        if c != 3:
-            raise ValueError(f"image must be B×3×H×W, got {tuple(image.shape)}")
-        n_prompt = self.config.in_channels - 3
-        if prompt is None:
-            prompt = image.new_zeros(b, n_prompt, h, w)
-        if prompt.shape != (b, n_prompt, h, w):
-            raise ValueError(f"prompt must be {(b, n_prompt, h, w)}, got {tuple(prompt.shape)}")
+        from liwi.model.prompts import network_inputs
+
+        prompt = network_inputs(image, prompt)
         if saliency is None:
             with torch.set_grad_enabled(self.config.train_trunk and torch.is_grad_enabled()):
                 saliency = self.trunk(image)

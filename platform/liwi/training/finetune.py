@@ -146,11 +146,11 @@ def ensure(tables: list[str], split: str, folder: Path, model) -> dict:
     tables, size or trunk weights."""
     from liwi.training.trunk_cache import build, load
 
-    want = {"tables": list(tables), "split": split, "size": model.config.resolution}
-    want["weight"] = model.config.trunk
+    size, weight = model.config.resolution, model.config.trunk
+    want = {"tables": list(tables), "split": split, "size": size, "weight": weight}
     meta = folder / "meta.json"
     if not meta.is_file() or any(json.loads(meta.read_text()).get(k) != v for k, v in want.items()):
-        build(tables, split, folder, size=want["size"], weight=want["weight"])
+        build(tables, split, folder, size=size, weight=weight)
     return load(folder)
 
 

@@ -27,12 +27,12 @@ FIELDS = {"image": 3, "alpha": 1, "color": 3, "background": 3, "shadow": 3, "sal
 
 
 def _problems(rows: list[dict], size: int):
-    """(row index, level, PeelTarget at size × size) for every object of every row."""
+    """The PeelTarget (at size × size) of every object level of every row."""
     import cv2
 
     from liwi.training.data import PeelTarget, decode_row, peel_target
 
-    for i, row in enumerate(rows):
+    for row in rows:
         stack, flat = decode_row(row)
         for level in range(1, len(stack.objects) + 1):
             peel = peel_target(stack, level, flat).stacked()
@@ -42,7 +42,7 @@ def _problems(rows: list[dict], size: int):
                     for c in range(0, peel.shape[2], 4)
                 ]
                 peel = np.concatenate([c if c.ndim == 3 else c[..., None] for c in chans], 2)
-            yield i, level, PeelTarget.unstack(peel)
+            yield PeelTarget.unstack(peel)
 
 
 def _u8(a: np.ndarray) -> np.ndarray:
@@ -84,7 +84,7 @@ def build(
     std = np.array(IMAGENET_STD, np.float32)[:, None, None]
     t0 = time.monotonic()
     count = 0
-    for _, _, p in tqdm(_problems(rows, size), total=n, disable=not progress, desc=split):
+    for p in tqdm(_problems(rows, size), total=n, disable=not progress, desc=split):
         chw = {k: v.transpose(2, 0, 1) for k, v in vars(p).items()}
         x = ((chw["image"] - mean) / std)[None].astype(np.float32)
         chw["saliency"] = np.concatenate(sess.run(None, {name: x}), axis=1)[0]
