@@ -10,9 +10,11 @@ from liwi.imageio import (
     ImageDecodeError,
     decode_grey,
     decode_rgb,
+    decode_rgb8_sized,
     decode_rgb_scaled,
     header_size,
     open_image,
+    to_uint8,
 )
 
 
@@ -87,3 +89,26 @@ def test_grey_mask_is_resized_in_8_bit():
     mask.paste(255, (200, 0, 400, 300))
     out = decode_grey(_encode(mask), size=(40, 30))
     assert out.shape == (30, 40) and out[:, :20].max() == 0 and out[:, 20:].min() == 1
+
+
+@pytest.mark.parametrize(
+    "mode", ["RGB", "L", "RGBA", "LA", "P", "I;16", "CMYK", "1"], ids=lambda m: m
+)
+def test_uint8_decode_equals_the_float_decode_in_every_mode(mode):
+    rng = np.random.default_rng(1)
+    base = Image.fromarray(rng.integers(0, 256, (30, 40, 4), dtype=np.uint8), "RGBA")
+    img = base.convert(mode) if mode != "I;16" else Image.new("I;16", (40, 30), 3000)
+    data = _encode(img, "JPEG" if mode == "CMYK" else ("TIFF" if mode == "I;16" else "PNG"))
+    rgb8, size = decode_rgb8_sized(data)
+    assert rgb8.dtype == np.uint8 and size == (40, 30)
+    np.testing.assert_array_equal(rgb8, to_uint8(decode_rgb(data)))
+
+
+def test_one_decode_gives_the_rotated_source_size():
+    img = _two_tone(60, 20)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90°: the source is 20 wide, 60 tall
+    data = _encode(img, "PNG", exif=exif)
+    rgb8, size = decode_rgb8_sized(data, work_pixels=300)
+    assert size == (20, 60) == header_size(data) and rgb8.shape[0] > rgb8.shape[1]
+    assert header_size(data, oriented=False) == (60, 20)

@@ -161,6 +161,35 @@ def test_layers_are_cropped_to_their_boxes():
         assert np.abs(a8 - b8)[visible].max() <= 1 and not a8[~visible, 3].any()
 
 
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000), st.integers(1, 3), st.floats(0.0, 0.004))
+def test_packing_equals_cropping_the_full_size_8bit_layers(seed, n, faint):
+    """pack quantises only inside a float box; the result is what cropping the full-size
+    8-bit layer to its visible pixels gives, down to alphas that round to 0 or 1."""
+    stack = random_stack(seed, n, h=40, w=56)
+    obj = stack.objects[0]
+    obj.rgba[..., 3] = np.where(obj.rgba[..., 3] > 0, obj.rgba[..., 3], faint)  # edge values
+    for layer, packed in zip(stack.layers(), pack(stack).layers, strict=True):
+        full = to_uint8(layer.rgba)
+        if layer.kind == "background":
+            np.testing.assert_array_equal(packed.pixels, full[..., :3])
+            continue
+        if packed.mode == "L":
+            a, rgb = layer.rgba[..., 3:4], layer.rgba[..., :3]
+            full = to_uint8(1.0 - a + a * rgb)[..., 0]
+            visible = full < 255
+        else:
+            visible = full[..., 3] > 0
+        if not visible.any():
+            assert packed.pixels.size in (1, 4)
+            continue
+        rows, cols = np.flatnonzero(visible.any(1)), np.flatnonzero(visible.any(0))
+        assert (packed.x, packed.y) == (cols[0], rows[0])
+        np.testing.assert_array_equal(
+            packed.pixels, full[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        )
+
+
 def test_an_empty_object_is_one_transparent_pixel():
     stack = random_stack(2, 1)
     stack.objects[0].rgba[..., 3] = 0.0

@@ -68,9 +68,17 @@ def open_image(
 
     With ``work_pixels``, an image above that many pixels comes back downscaled to fit it
     (aspect kept): JPEGs decode at a reduced DCT scale (``draft``), others are reduced in
-    their 8/16-bit form, so no full-size float copy is ever made. Use :func:`header_size`
-    (or :func:`decode_rgb_scaled`) for the size before downscaling.
+    their 8/16-bit form, so no full-size float copy is ever made. Use
+    :func:`open_image_sized` (or :func:`decode_rgb_scaled`) for the size before downscaling.
     """
+    return open_image_sized(data, max_pixels, work_pixels=work_pixels)[0]
+
+
+def open_image_sized(
+    data: bytes, max_pixels: int = MAX_PIXELS, *, work_pixels: int | None = None
+) -> tuple[Image.Image, tuple[int, int]]:
+    """:func:`open_image` plus the source's (width, height) after EXIF rotation, from the
+    same single decode (a PNG's EXIF may follow its pixels, so asking first decodes twice)."""
     img = _open_checked(data, max_pixels)
     w, h = img.size
     shrink = work_pixels is not None and w * h > work_pixels
@@ -80,23 +88,33 @@ def open_image(
             img.draft(None, (max(1, math.ceil(w * f)), max(1, math.ceil(h * f))))  # JPEG only
         img.seek(0)  # animated images: first frame only
         img.load()
+        orientation = _orientation(img)
         if shrink:
             img = fit_pixels(img, work_pixels)
         img = ImageOps.exif_transpose(img)
     except Exception as exc:  # noqa: BLE001
         raise ImageDecodeError(f"truncated or corrupt {img.format} data: {exc}") from exc
-    return img
+    return img, ((h, w) if orientation in _SWAPPING_ORIENTATIONS else (w, h))
 
 
-def header_size(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
-    """(width, height) after EXIF rotation, from the header only (no pixel is decoded)."""
+def _orientation(img: Image.Image) -> int | None:
+    try:
+        return img.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001 - a broken EXIF block is no orientation
+        return None
+
+
+def header_size(
+    data: bytes, max_pixels: int = MAX_PIXELS, oriented: bool = True
+) -> tuple[int, int]:
+    """(width, height), after EXIF rotation if ``oriented``, checked against ``max_pixels``
+    before any pixel is decoded (a PNG whose EXIF follows its pixels is decoded to find
+    the orientation; ``oriented=False`` never decodes)."""
     img = _open_checked(data, max_pixels)
     w, h = img.size
-    try:
-        orientation = img.getexif().get(0x0112)
-    except Exception:  # noqa: BLE001 - a broken EXIF block is no orientation
-        orientation = None
-    return (h, w) if orientation in _SWAPPING_ORIENTATIONS else (w, h)
+    if not oriented:
+        return w, h
+    return (h, w) if _orientation(img) in _SWAPPING_ORIENTATIONS else (w, h)
 
 
 def fit_pixels(img: Image.Image, max_pixels: int) -> Image.Image:
@@ -164,6 +182,18 @@ def decode_rgb(
     return pil_to_rgb(open_image(data, max_pixels=max_pixels, work_pixels=work_pixels))
 
 
+def decode_rgb8_sized(
+    data: bytes, max_pixels: int = MAX_PIXELS, *, work_pixels: int | None = None
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """``to_uint8(decode_rgb(…))`` and the source's (width, height) after EXIF rotation,
+    from one decode; 8-bit photos without alpha (most uploads) skip floats entirely."""
+    img, size = open_image_sized(data, max_pixels=max_pixels, work_pixels=work_pixels)
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F") or has_alpha:
+        return to_uint8(pil_to_rgb(img)), size
+    return np.asarray(img.convert("RGB"), dtype=np.uint8), size
+
+
 def decode_rgb_scaled(
     data: bytes, max_pixels: int = MAX_PIXELS, work_pixels: int = WORK_PIXELS
 ) -> tuple[np.ndarray, tuple[int, int]]:
@@ -172,8 +202,8 @@ def decode_rgb_scaled(
     The source size (after EXIF rotation) lets callers map pixel coordinates given on
     the original photo (prompts) onto the downscaled one.
     """
-    size = header_size(data, max_pixels)
-    return decode_rgb(data, max_pixels, work_pixels=work_pixels), size
+    img, size = open_image_sized(data, max_pixels=max_pixels, work_pixels=work_pixels)
+    return pil_to_rgb(img), size
 
 
 def decode_rgba(data: bytes) -> np.ndarray:

@@ -33,6 +33,8 @@ from liwi.layers import (
 
 PixelMode = Literal["RGB", "RGBA", "L"]
 
+VISIBLE_ALPHA = 0.5 / 255  # the smallest float alpha that is not 0 once rounded to 8 bit
+
 
 def _u8(arr: np.ndarray) -> np.ndarray:
     return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
@@ -110,29 +112,34 @@ def crop_box(mask: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def pack_layer(layer: Layer, obj: ObjectLayer | None = None) -> PackedLayer:
-    """One flattened layer → its cropped 8-bit form (``obj``: the shadow's object)."""
+    """One flattened layer → its cropped 8-bit form (``obj``: the shadow's object).
+
+    Only the box is quantised: a pixel is visible in 8 bit exactly when its float alpha is
+    ≥ 0.5/255 (``_u8`` rounds), so the float box holds every visible 8-bit pixel.
+    """
     if layer.kind == "background":
-        pixels, box = _u8(layer.rgba[..., :3]), None
-    elif layer.kind == "shadow":
-        s8 = _u8(obj.attenuation if obj is not None else _attenuation(layer.rgba))
+        return PackedLayer(
+            layer.name, layer.kind, layer.blend, layer.object_index, 0, 0, _u8(layer.rgba[..., :3])
+        )
+    x0, y0, x1, y1 = crop_box(layer.rgba[..., 3] >= VISIBLE_ALPHA)
+    box = (slice(y0, y1), slice(x0, x1))
+    if layer.kind == "shadow":
+        s8 = _u8(_attenuation(layer.rgba[box]))  # the layer is obj.shadow: S = 1 − a + a·rgb
         if (s8[..., 0] == s8[..., 1]).all() and (s8[..., 0] == s8[..., 2]).all():
-            pixels = s8[..., 0]
-            box = crop_box(pixels < 255)
+            pixels, visible = s8[..., 0], s8[..., 0] < 255
         else:
-            pixels = _u8(layer.rgba)
-            box = crop_box(pixels[..., 3] > 0)
+            pixels = _u8(layer.rgba[box])
+            visible = pixels[..., 3] > 0
     else:
-        pixels = _u8(layer.rgba)
-        box = crop_box(pixels[..., 3] > 0)
-    x0, y0 = 0, 0
-    if box is not None:
-        x0, y0, x1, y1 = box
-        pixels = np.ascontiguousarray(pixels[y0:y1, x0:x1])
-        if (pixels.ndim == 2 and (pixels == 255).all()) or (
-            pixels.ndim == 3 and not pixels[..., -1].any()
-        ):  # an empty layer: one neutral pixel (PNG has no 0×0 image)
-            pixels = np.full_like(pixels, 255) if pixels.ndim == 2 else np.zeros_like(pixels)
-    return PackedLayer(layer.name, layer.kind, layer.blend, layer.object_index, x0, y0, pixels)
+        pixels = _u8(layer.rgba[box])
+        visible = pixels[..., 3] > 0
+    bx0, by0, bx1, by1 = crop_box(visible)  # tight in 8 bit, within the float box
+    pixels = np.ascontiguousarray(pixels[by0:by1, bx0:bx1])
+    if not visible.any():  # an empty layer: one neutral pixel (PNG has no 0×0 image)
+        pixels = np.full_like(pixels, 255) if pixels.ndim == 2 else np.zeros_like(pixels)
+    return PackedLayer(
+        layer.name, layer.kind, layer.blend, layer.object_index, x0 + bx0, y0 + by0, pixels
+    )
 
 
 def _attenuation(rgba: np.ndarray) -> np.ndarray:

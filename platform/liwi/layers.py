@@ -97,10 +97,11 @@ def bbox_of(alpha: np.ndarray, threshold: float = 0.5 / 255) -> tuple[int, int, 
 
     Returns ``(0, 0, 0, 0)`` for an empty layer.
     """
-    ys, xs = np.nonzero(alpha > threshold)
-    if len(xs) == 0:
+    mask = alpha > threshold
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if len(rows) == 0:
         return (0, 0, 0, 0)
-    return (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
 @dataclass
@@ -152,7 +153,14 @@ class ObjectLayer:
     @property
     def shadow_area(self) -> float:
         """Fraction of the image the shadow darkens by more than 10%."""
-        return float((self.attenuation.mean(axis=2) < 0.9).mean())
+        # mean_c S = 1 − a·(1 − mean_c rgb), so S < 0.9 ⇔ a·(1 − mean_c rgb) > 0.1; only
+        # pixels with a > 0.1 can qualify, so the channel mean is taken over those alone.
+        a = self.shadow[..., 3]
+        near = a > 0.1
+        if not near.any():
+            return 0.0
+        dark = a[near] * (1.0 - self.shadow[..., :3][near].mean(axis=1))
+        return float(np.count_nonzero(dark > 0.1) / a.size)
 
     @classmethod
     def from_maps(

@@ -414,9 +414,14 @@ def assemble(raw: dict, alpha: np.ndarray | None = None) -> dict:
     touched = (np.maximum(a, own) > 0.02) | (shadow.min(axis=2) < 0.98)
     grow = max(2.0, REGION_GROW_FRAC * max(im.shape[:2]))
     dist = cv2.distanceTransform((~touched).astype(np.uint8), cv2.DIST_L2, 5)
+    dist = np.minimum(dist, grow)  # no touched pixel: the transform answers ~FLT_MAX
     region = np.clip(2.0 - 2.0 * dist / grow, 0.0, 1.0)[..., None]  # 1 near, 0 beyond grow
     outside = np.clip(im + region * raw["bg_delta"], 0.0, 1.0)
     background = fill_hole(outside, a > HOLE_ALPHA)
+    # Beyond the region the background is the input itself, so the shadow there is none
+    # (S = 1): the layers recomposite to the input exactly, and the shadow layer crops to
+    # where it darkens instead of spanning the frame with sub-2 % noise.
+    shadow = np.where(region > 0.0, shadow, np.float32(1.0))
     return {"alpha": a, "color": color, "background": background, "shadow": shadow}
 
 

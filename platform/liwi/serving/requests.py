@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from liwi.imageio import ImageDecodeError, decode_grey, decode_rgb, header_size, to_uint8
+from liwi.imageio import ImageDecodeError, decode_grey, decode_rgb8_sized, header_size
 from liwi.model.prompts import Prompt, PromptError
 from liwi.serving.schemas import (
     SERVED_METHODS,
@@ -79,13 +79,17 @@ def b64decode(text: str, what: str) -> bytes:
         raise ApiError(422, "bad_base64", f"{what}: not valid base64 ({exc})") from None
 
 
-def image_size(data: bytes, max_pixels: int, what: str = "image") -> tuple[int, int]:
-    """Read only the header: (width, height) after EXIF rotation; 413 above ``max_pixels``,
-    422 if unreadable."""
+def image_size(
+    data: bytes, max_pixels: int, what: str = "image", oriented: bool = True
+) -> tuple[int, int]:
+    """Read only the header: (width, height), after EXIF rotation if ``oriented`` (a PNG
+    may keep its EXIF after the pixels: asking decodes it); 413 above ``max_pixels``, 422
+    if unreadable."""
     if not data:
         raise ApiError(422, "empty_image", f"{what}: empty file (0 bytes)")
     try:
-        w, h = header_size(data, max_pixels=2**62)  # our own limit below, with our message
+        # our own limit below, with our message
+        w, h = header_size(data, max_pixels=2**62, oriented=oriented)
     except ImageDecodeError as exc:
         if "decompression bomb" in str(exc):
             raise ApiError(413, "image_too_large", f"{what}: {exc}") from None
@@ -107,7 +111,7 @@ def decode_image(
     Size and aspect are checked on the header (413/422) before any pixel is decoded; a
     larger photo is downscaled while decoding (:func:`liwi.imageio.open_image`).
     """
-    w, h = image_size(data, max_pixels)
+    w, h = image_size(data, max_pixels, oriented=False)  # both checks are symmetric in w, h
     if min(h, w) < MIN_SIDE:
         raise ApiError(
             422, "image_too_small", f"image: {w}×{h} is too small (each side ≥ {MIN_SIDE} px)"
@@ -117,10 +121,9 @@ def decode_image(
             422, "bad_aspect_ratio", f"image: {w}×{h} is more elongated than 1:{MAX_ASPECT:g}"
         )
     try:
-        rgb = decode_rgb(data, max_pixels=max_pixels, work_pixels=work_pixels)
+        return decode_rgb8_sized(data, max_pixels=max_pixels, work_pixels=work_pixels)
     except ImageDecodeError as exc:
         raise ApiError(422, "undecodable_image", f"image: {exc}") from None
-    return to_uint8(rgb), (w, h)
 
 
 def parse_prompt(
