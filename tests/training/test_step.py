@@ -54,7 +54,43 @@ def test_local_loop_writes_checkpoint_history_and_plot(tmp_path):
     assert ckpt["meta"]["steps"] == 4 and "total" in ckpt["meta"]["final_val"]
     hist = [json.loads(x) for x in path.with_suffix(".history.jsonl").read_text().splitlines()]
     assert [h["kind"] for h in hist].count("train") == 4
+    assert [h["step"] for h in hist if h["kind"] == "val"] == [2, 4, 4]  # every 2, and the end
+    assert {k: v for k, v in hist[-1].items() if k not in ("kind", "step")} == pytest.approx(
+        ckpt["meta"]["final_val"]
+    )
     assert path.with_suffix(".loss.png").stat().st_size > 1000
+
+
+def test_minutes_budget_stops_the_loop_and_each_epoch_is_announced(tmp_path):
+    import numpy as np
+
+    from liwi.losses import LossConfig
+    from liwi.model import preset
+    from liwi.model.network import LayerNet
+    from liwi.training.data import StackDataset, collate, rows_from_table
+    from liwi.training.loop import Budget, run_budgeted
+    from liwi.training.step import make_optimizer
+
+    table = write_scene_table(str(tmp_path / "table"), n=6, size=40, seed=2)
+    ds = StackDataset(rows_from_table([table], split="train"), DataConfig(crop=32), seed=0)
+    model = LayerNet(preset("tiny", resolution=32))
+    epochs: list[int] = []
+    common = (model, make_optimizer(model, 1e-3, 0.0), LossConfig())
+    args = (len(ds), lambda idx: collate([ds[i] for i in idx]), lambda: {"total": 0.5})
+    rng = np.random.default_rng(0)
+    steps = Budget(steps=3 * len(ds), max_minutes=60, lr=1e-3, batch_size=1, grad_clip=1.0,
+                   val_every=100)  # fmt: skip
+    run = run_budgeted(*common, steps, *args, tmp_path / "h.jsonl", rng, on_epoch=epochs.append,
+                       validate_first=True, progress=False)  # fmt: skip
+    assert run.steps == 3 * len(ds) and epochs == [0, 1, 2]
+    assert run.history[0] == {"kind": "val", "step": 0, "total": 0.5} and run.final_val == {
+        "total": 0.5
+    }
+    no_time = Budget(steps=1000, max_minutes=1e-9, lr=1e-3, batch_size=1, grad_clip=1.0,
+                     val_every=100)  # fmt: skip
+    assert (
+        run_budgeted(*common, no_time, *args, tmp_path / "h2.jsonl", rng, progress=False).steps == 0
+    )
 
 
 def test_shipped_training_yaml_loads(tmp_path):

@@ -19,7 +19,6 @@ imperfect instance mask — or with the true mask.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -176,12 +175,11 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> Path:
     """Fine-tune the heads; write and return the checkpoint (trunk included)."""
     import numpy as np
     import torch
-    from tqdm import tqdm
 
     from liwi.model import save_checkpoint
     from liwi.model.u2layernet import U2LayerNet, U2LayerNetConfig, pretrained
     from liwi.training.local import plot_history
-    from liwi.training.step import lr_factor, set_lr, train_step
+    from liwi.training.loop import Budget, run_budgeted
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -204,49 +202,35 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> Path:
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    history: list[dict[str, Any]] = [{"kind": "val", "step": 0, **_val(model, val, cfg)}]
     rng = np.random.default_rng(cfg.seed)
-    n = len(train["image"])
-    order: list[int] = []
-    t0 = time.monotonic()
-    step = 0
-    bar = tqdm(total=cfg.steps, disable=not progress, desc="finetune")
-    with out.with_suffix(".history.jsonl").open("w") as hist:
-        hist.write(json.dumps(history[0]) + "\n")
-        while step < cfg.steps:
-            elapsed = (time.monotonic() - t0) / 60.0
-            if elapsed >= cfg.max_minutes:
-                break
-            set_lr(opt, cfg.lr * lr_factor(max(step / cfg.steps, elapsed / cfg.max_minutes)))
-            if len(order) < cfg.batch_size:
-                order += [int(i) for i in rng.permutation(n)]
-            idx, order = order[: cfg.batch_size], order[cfg.batch_size :]
-            batch = make_batch(train, idx, cfg, rng, True, model.config.train_trunk)
-            logs = train_step(model, opt, batch, cfg.loss, grad_clip=cfg.grad_clip)
-            step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{logs['total']:.4f}")
-            rec = {"kind": "train", "step": step, "minutes": round(elapsed, 3), **logs}
-            history.append(rec)
-            hist.write(json.dumps(rec) + "\n")
-            if step % cfg.val_every == 0:
-                history.append({"kind": "val", "step": step, **_val(model, val, cfg)})
-                hist.write(json.dumps(history[-1]) + "\n")
-                hist.flush()
-    bar.close()
-    final = _val(model, val, cfg)
-    history.append({"kind": "val", "step": step, **final})
+    budget = Budget(
+        cfg.steps, cfg.max_minutes, cfg.lr, cfg.batch_size, cfg.grad_clip, cfg.val_every
+    )
+    result = run_budgeted(
+        model,
+        opt,
+        cfg.loss,
+        budget,
+        len(train["image"]),
+        lambda idx: make_batch(train, idx, cfg, rng, True, model.config.train_trunk),
+        lambda: _val(model, val, cfg),
+        out.with_suffix(".history.jsonl"),
+        rng,
+        validate_first=True,
+        desc="finetune",
+        progress=progress,
+    )
     meta = {
         "trained_by": "liwi.training.finetune",
         "train_config": cfg.to_dict(),
-        "steps": step,
-        "minutes": round((time.monotonic() - t0) / 60.0, 2),
+        "steps": result.steps,
+        "minutes": result.minutes,
         "cache": train["meta"],
-        "initial_val": history[0],
-        "final_val": final,
+        "initial_val": result.history[0],
+        "final_val": result.final_val,
         "torch": torch.__version__,
         "device": device,
     }
     save_checkpoint(model.cpu(), out, meta=meta)
-    plot_history(history, out.with_suffix(".loss.png"))
+    plot_history(result.history, out.with_suffix(".loss.png"))
     return out

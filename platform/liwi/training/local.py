@@ -8,8 +8,6 @@ comes first; the cosine schedule follows whichever is closer to done), validates
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +82,12 @@ def run(cfg: TrainLocalConfig, progress: bool = True) -> Path:
     """Train and return the checkpoint path."""
     import numpy as np
     import torch
-    from tqdm import tqdm
 
     from liwi.model import save_checkpoint
     from liwi.training.data import StackDataset, collate, rows_from_table
     from liwi.training.init import initial_model
-    from liwi.training.step import lr_factor, make_optimizer, set_lr, train_step
+    from liwi.training.loop import Budget, run_budgeted
+    from liwi.training.step import make_optimizer
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -107,54 +105,32 @@ def run(cfg: TrainLocalConfig, progress: bool = True) -> Path:
     opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    hist_path = out.with_suffix(".history.jsonl")
-    history: list[dict[str, Any]] = []
-    rng = np.random.default_rng(cfg.seed)
-    order: list[int] = []
-    epoch = 0
-    t0 = time.monotonic()
-    step = 0
-    bar = tqdm(total=cfg.steps, disable=not progress, desc="train")
-    with hist_path.open("w") as hist:
-        while step < cfg.steps:
-            elapsed = (time.monotonic() - t0) / 60.0
-            if elapsed >= cfg.max_minutes:
-                break
-            frac = max(step / cfg.steps, elapsed / cfg.max_minutes)
-            set_lr(opt, cfg.lr * lr_factor(frac))
-            if len(order) < cfg.batch_size:
-                ds.set_epoch(epoch)
-                epoch += 1
-                order += list(rng.permutation(len(ds)))
-            idx, order = order[: cfg.batch_size], order[cfg.batch_size :]
-            logs = train_step(
-                model, opt, collate([ds[i] for i in idx]), cfg.loss, grad_clip=cfg.grad_clip
-            )
-            step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{logs['total']:.4f}")
-            rec = {"kind": "train", "step": step, "minutes": round(elapsed, 3), **logs}
-            history.append(rec)
-            hist.write(json.dumps(rec) + "\n")
-            if step % cfg.val_every == 0:
-                vrec = {"kind": "val", "step": step, **_val_losses(model, val, cfg)}
-                history.append(vrec)
-                hist.write(json.dumps(vrec) + "\n")
-                hist.flush()
-    bar.close()
-    final_val = _val_losses(model, val, cfg)
-    history.append({"kind": "val", "step": step, **final_val})
-    minutes = (time.monotonic() - t0) / 60.0
+    budget = Budget(
+        cfg.steps, cfg.max_minutes, cfg.lr, cfg.batch_size, cfg.grad_clip, cfg.val_every
+    )
+    result = run_budgeted(
+        model,
+        opt,
+        cfg.loss,
+        budget,
+        len(ds),
+        lambda idx: collate([ds[i] for i in idx]),
+        lambda: _val_losses(model, val, cfg),
+        out.with_suffix(".history.jsonl"),
+        np.random.default_rng(cfg.seed),
+        on_epoch=ds.set_epoch,
+        progress=progress,
+    )
     meta = {
         "trained_by": "liwi.training.local",
         "train_config": cfg.to_dict(),
-        "steps": step,
-        "minutes": round(minutes, 2),
+        "steps": result.steps,
+        "minutes": result.minutes,
         "n_train_stacks": len(train),
-        "final_val": final_val,
+        "final_val": result.final_val,
         "device": device,
         "torch": torch.__version__,
     }
     save_checkpoint(model.cpu(), out, meta=meta)
-    plot_history(history, out.with_suffix(".loss.png"))
+    plot_history(result.history, out.with_suffix(".loss.png"))
     return out

@@ -1,0 +1,110 @@
+"""The one budgeted training loop of the single-process trainers (``train-local``, ``finetune``).
+
+It runs until ``steps`` or ``max_minutes``, whichever comes first, with a cosine learning
+rate that follows whichever budget is closer to done; it draws batches in a fresh random
+order every epoch, validates every ``val_every`` steps, and writes every record to a JSONL
+history as it goes. What differs between trainers (how a batch is made, how validation
+runs) comes in as callables.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Record = dict[str, Any]
+
+
+@dataclass
+class Budget:
+    """How long to train and how often to validate."""
+
+    steps: int  # optimisation steps (upper bound)
+    max_minutes: float  # wall-clock budget (upper bound)
+    lr: float  # peak learning rate of the cosine schedule
+    batch_size: int  # samples per step
+    grad_clip: float  # max global gradient norm
+    val_every: int  # steps between validations
+
+
+@dataclass
+class LoopResult:
+    """What the loop did: steps run, minutes spent, and every history record."""
+
+    steps: int
+    minutes: float
+    history: list[Record] = field(default_factory=list)
+
+    @property
+    def final_val(self) -> Record:
+        return {k: v for k, v in self.history[-1].items() if k not in ("kind", "step")}
+
+
+def run_budgeted(
+    model: Any,
+    opt: Any,
+    loss_config: Any,
+    budget: Budget,
+    n_items: int,
+    make_batch: Callable[[list[int]], Any],
+    validate: Callable[[], Record],
+    history_path: Path,
+    rng: Any,
+    *,
+    on_epoch: Callable[[int], None] | None = None,
+    validate_first: bool = False,
+    desc: str = "train",
+    progress: bool = True,
+) -> LoopResult:
+    """Train ``model`` on batches of item indices in ``range(n_items)``; validate at the end.
+
+    ``make_batch(indices)`` gives one collated batch; ``on_epoch(epoch)`` runs before each
+    epoch's order is drawn (a dataset re-seeding its augmentations); ``validate_first`` also
+    validates at step 0 (a warm start's starting point).
+    """
+    from tqdm import tqdm
+
+    from liwi.training.step import lr_factor, set_lr, train_step
+
+    history: list[Record] = []
+    order: list[int] = []
+    epoch = 0
+    step = 0
+    t0 = time.monotonic()
+    bar = tqdm(total=budget.steps, disable=not progress, desc=desc)
+    with history_path.open("w") as hist:
+
+        def record(rec: Record, flush: bool = False) -> None:
+            history.append(rec)
+            hist.write(json.dumps(rec) + "\n")
+            if flush:
+                hist.flush()
+
+        if validate_first:
+            record({"kind": "val", "step": 0, **validate()}, flush=True)
+        while step < budget.steps:
+            elapsed = (time.monotonic() - t0) / 60.0
+            if elapsed >= budget.max_minutes:
+                break
+            frac = max(step / budget.steps, elapsed / budget.max_minutes)
+            set_lr(opt, budget.lr * lr_factor(frac))
+            if len(order) < budget.batch_size:
+                if on_epoch is not None:
+                    on_epoch(epoch)
+                epoch += 1
+                order += [int(i) for i in rng.permutation(n_items)]
+            idx, order = order[: budget.batch_size], order[budget.batch_size :]
+            logs = train_step(model, opt, make_batch(idx), loss_config, grad_clip=budget.grad_clip)
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{logs['total']:.4f}")
+            record({"kind": "train", "step": step, "minutes": round(elapsed, 3), **logs})
+            if step % budget.val_every == 0:
+                record({"kind": "val", "step": step, **validate()}, flush=True)
+        bar.close()
+        record({"kind": "val", "step": step, **validate()}, flush=True)
+    return LoopResult(step, round((time.monotonic() - t0) / 60.0, 2), history)
