@@ -19,6 +19,9 @@ def test_hand_computed_shadow_metrics():
     assert m["attenuation_l1"] == pytest.approx((0 + 0.5 + 0.2 + 0) / 4)
     # regions: gt {(0,0),(0,1)}, pred {(0,0),(1,0)} → IoU 1/3
     assert m["shadow_iou"] == pytest.approx(1 / 3)
+    assert m["shadow_precision"] == pytest.approx(1 / 2) and m["shadow_recall"] == pytest.approx(
+        1 / 2
+    )
     assert m["background_l1_shadow"] == pytest.approx(0.15)  # (0.3 + 0) / 2 pixels
 
 
@@ -27,3 +30,4 @@ def test_no_shadow_anywhere():
     m = shadow_metrics(ones, ones, ones, ones)
     assert m["attenuation_l1"] == 0.0 and m["shadow_iou"] == 1.0
     assert math.isnan(m["background_l1_shadow"])
+    assert math.isnan(m["shadow_precision"]) and math.isnan(m["shadow_recall"])

@@ -29,6 +29,7 @@ import numpy as np
 from pydantic import Field
 
 from liwi.config import JobConfig
+from liwi.metrics.shadow import SHADOW_KEYS
 from liwi.tracking import TrackingConfig
 from liwi.weights import DEFAULT_WEIGHT
 
@@ -124,10 +125,7 @@ def aggregate(per_sample: list[dict[str, Any]], groups: list[str], hce: bool) ->
         for g, items in sorted(by_group.items())
     }
     shadow = {
-        g: {
-            k: _nanmean([s["shadow"][k] for s in items])
-            for k in ("attenuation_l1", "shadow_iou", "background_l1_shadow")
-        }
+        g: {k: _nanmean([s["shadow"][k] for s in items]) for k in SHADOW_KEYS}
         for g, items in sorted(by_group.items())
     }
     fg = fg_segmentation_metrics(

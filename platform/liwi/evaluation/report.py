@@ -7,7 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-SHADOW_KEYS = ("attenuation_l1", "shadow_iou", "background_l1_shadow")
+from liwi.metrics.shadow import SHADOW_KEYS
+
 FG_KEYS = ("max_f", "weighted_f", "mae", "s_measure", "max_e", "mean_e", "hce")
 
 
@@ -59,7 +60,15 @@ def markdown(report: dict[str, Any]) -> str:
         [name] + [r["shadow"].get("all", {}).get(k) for k in SHADOW_KEYS] for name, r in res.items()
     ]
     lines += _table(
-        ["method", "attenuation L1 ↓", "shadow IoU ↑", "background L1 in shadow ↓"], rows
+        [
+            "method",
+            "attenuation L1 ↓",
+            "shadow IoU ↑",
+            "shadow precision ↑",
+            "shadow recall ↑",
+            "background L1 in shadow ↓",
+        ],
+        rows,
     )
     lines += ["", "## Foreground segmentation (DIS-5K protocol)", ""]
     rows = [[name] + [r["foreground"].get(k) for k in FG_KEYS] for name, r in res.items()]
