@@ -199,6 +199,27 @@ def test_faint_shadow_far_from_the_object_is_none_and_recomposites_exactly():
     assert cols[-1] - cols[0] < w * 0.6
 
 
+def test_a_cast_shadow_continues_under_the_opaque_object_only():
+    from liwi.predictor import shadow_under
+
+    h, w = 80, 120
+    shadow = np.ones((h, w, 3), np.float32)
+    shadow[50:70, 20:100] = 0.4  # a cast shadow on the floor, partly hidden by the object
+    opaque = np.zeros((h, w), bool)
+    opaque[20:60, 40:80] = True  # the object's bottom stands in the shadow
+    shadow[opaque] = 1.0  # the network sees only the visible floor
+    out = shadow_under(shadow, opaque)
+    np.testing.assert_array_equal(out[~opaque], shadow[~opaque])  # outside: untouched
+    assert out[55:60, 45:75].max() < 0.7  # beneath the object, next to the shadow: dark
+    assert out[20:25, 45:75].min() > out[55:60, 45:75].max()  # far from it: lighter
+    assert (out <= shadow).all()  # only ever darker
+    background = np.random.default_rng(0).random((h, w, 3)).astype(np.float32)
+    a = opaque.astype(np.float32)[..., None]
+    before = background * shadow * (1 - a) + a * 0.5
+    after = background * out * (1 - a) + a * 0.5
+    np.testing.assert_array_equal(before, after)  # the recomposite does not change
+
+
 def test_box_prompt_narrows_the_prior(shipped):
     img = _photo("rocket_launch.jpg")
     box = (245, 110, 305, 330)
