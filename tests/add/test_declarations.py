@@ -57,5 +57,5 @@ def test_the_shipped_pools_and_the_listing_task_fit_the_declared_ray():
 
     config = DecomposeConfig.from_yaml(Path(__file__).parents[2] / "jobs/configs/decompose.yaml")
     pools = plan(config, stage_calls(config))
-    held = sum(p.resources.actors * p.resources.num_cpus for p in pools)
+    held = sum(p.resources.max_actors * p.resources.num_cpus for p in pools)  # fully scaled
     assert held + LISTING_CPUS <= config.ray.num_cpus

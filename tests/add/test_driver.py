@@ -18,8 +18,8 @@ from liwi.table import list_parts, read_table
 CONFIG = Path(__file__).parents[2] / "jobs" / "configs" / "decompose.yaml"
 FAST = {"max_side": 128, "progress": False}  # small layers keep the suite fast
 ONE_ACTOR = {  # one worker process per pool: actor start-up dominates tiny test runs
-    "decompose": {"batch_size": 2, "actors": 1, "num_cpus": 1.0},
-    "write": {"batch_size": 16, "actors": 1, "num_cpus": 0.25},
+    "decompose": {"batch_size": 2, "min_actors": 1, "max_actors": 1, "num_cpus": 1.0},
+    "write": {"batch_size": 16, "min_actors": 1, "max_actors": 1, "num_cpus": 0.25},
 }
 
 
@@ -45,7 +45,7 @@ def counts(out: str) -> dict[str, int]:
 def test_shipped_config_loads_and_unknown_keys_are_errors(tmp_path):
     config = DecomposeConfig.from_yaml(CONFIG)
     assert config.runner == "ray" and config.agent.policy == "rule_based"
-    assert config.stages["decompose"].actors == 2
+    assert config.stages["decompose"].max_actors == 2
     bad = tmp_path / "bad.yaml"
     bad.write_text("agent: {max_attempts: 3, retry_forever: true}\n")
     with pytest.raises(ConfigError, match="retry_forever"):

@@ -2,7 +2,7 @@
 
 A batch is ``dict[str, np.ndarray]`` (Ray Data's "numpy" format), one entry per row. A
 stage declares, once, in its class: its ``name``, the default ``resources`` it runs with
-(batch size, actors, CPUs, GPUs), the columns it ``reads``, ``writes`` and ``drops``, and
+(batch size, pool size range, CPUs, GPUs), the columns it ``reads``, ``writes`` and ``drops``, and
 the row statuses it ``handles``. The same class runs in a plain loop (:func:`run_loop`) and
 as a Ray Data actor (:mod:`liwi.add.ray_adapter`). Each stage
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:
     from liwi.add.config import DecomposeConfig
@@ -45,14 +45,25 @@ class RunContext:
 
 
 class StageResources(BaseModel):
-    """How one stage runs on Ray Data."""
+    """How one stage runs on Ray Data: an actor pool that autoscales between
+    ``min_actors`` and ``max_actors`` (equal: a fixed pool), each actor reserving
+    ``num_cpus`` / ``num_gpus`` (a fraction shares one GPU among several actors)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    batch_size: int = Field(4, ge=1)  # rows per call
-    actors: int = Field(1, ge=1)  # fixed actor pool size
+    batch_size: int = Field(4, ge=1)  # rows per call (model stages: images per forward pass)
+    min_actors: int = Field(1, ge=1)  # actors started first and kept while the job runs
+    max_actors: int = Field(1, ge=1)  # most actors Ray Data may scale the pool up to
     num_cpus: float = Field(0.5, ge=0)  # logical CPUs reserved per actor
-    num_gpus: float = Field(0.0, ge=0)  # GPUs per actor (model-backed stages on GPU clusters)
+    num_gpus: float = Field(0.0, ge=0)  # GPUs per actor; < 1 shares a GPU (small models)
+
+    @model_validator(mode="after")
+    def _check(self) -> StageResources:
+        if self.min_actors > self.max_actors:
+            raise ValueError(f"min_actors {self.min_actors} > max_actors {self.max_actors}")
+        if self.num_gpus > 1 and self.num_gpus != int(self.num_gpus):
+            raise ValueError(f"num_gpus above 1 must be whole, not {self.num_gpus}")
+        return self
 
 
 @dataclass

@@ -79,7 +79,8 @@ class Decompose(Stage):
     """Run the agent (policy + tools + curator in the loop) on each decoded image."""
 
     name = "decompose"
-    resources = StageResources(batch_size=2, num_cpus=1.0)
+    # CPU work (matting, classical inpainting): up to 16 one-CPU actors as inputs queue
+    resources = StageResources(batch_size=2, min_actors=1, max_actors=16, num_cpus=1.0)
     reads = ("sample_id", "image", "reasons")
     writes = ("status", "reasons", "trace", "verdict", "layers")
     sizes_fused_pool = True  # the model-backed stage: a fused pool gets its resources
@@ -151,7 +152,7 @@ class Curate(Stage):
     """Final verdict on the quantised stack as it will be written (plus the VLM, if on)."""
 
     name = "curate"
-    resources = StageResources(batch_size=8, num_cpus=0.25)
+    resources = StageResources(batch_size=8, min_actors=1, max_actors=8, num_cpus=0.25)
     reads = ("image", "layers", "reasons")
     writes = ("status", "reasons", "scores")
 
@@ -212,8 +213,8 @@ class Curate(Stage):
 class ToRows(Stage):
     """Encode each row as a schema-v2 layer table row (PNG layers); drop the arrays."""
 
-    name = "to_rows"
-    resources = StageResources(batch_size=8, num_cpus=0.25)
+    name = "to_rows"  # PNG encoding: light, scales out with the backlog
+    resources = StageResources(batch_size=8, min_actors=1, max_actors=8, num_cpus=0.25)
     reads = (
         "sample_id",
         "source_uri",
@@ -290,7 +291,7 @@ class WriteParts(Stage):
 
     name = "write"
     # batch = rows per Parquet part: 128 rows of 1024-px layers ≈ 250 MB in one writer
-    resources = StageResources(batch_size=128, num_cpus=0.25)
+    resources = StageResources(batch_size=128, min_actors=1, max_actors=2, num_cpus=0.25)
     reads = ("row", "sample_id", "source_uri", "status", "n")
     writes = tuple(f"n_{s}" for s in STATUSES)
     drops = ("row", "image", "layers", "image_bytes", "trace", "verdict", "sample_id", "path")
