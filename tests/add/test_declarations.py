@@ -8,7 +8,7 @@ from liwi.sample_photos import procedural_photo
 
 
 def test_order_names_and_tables_come_from_one_list():
-    assert STAGE_ORDER == ("read_decode", "decompose", "curate", "to_rows", "write")
+    assert STAGE_ORDER == ("read_decode", "segment", "decompose", "curate", "to_rows", "write")
     assert TABLE_NAMES == ("layers", "rejects", "errors")
     assert default_resources() == {s.name: s.resources for s in STAGES}
     assert DecomposeConfig().stages == default_resources()

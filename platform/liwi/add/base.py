@@ -170,6 +170,11 @@ class Stage:
         self._ready = False
 
     @classmethod
+    def enabled(cls, config: DecomposeConfig) -> bool:
+        """Whether the job runs this stage at all (an optional stage may be left out)."""
+        return True
+
+    @classmethod
     def options(cls, config: DecomposeConfig, run: RunContext) -> dict[str, Any]:
         """Constructor kwargs of this stage for one run of the job."""
         return {}
@@ -186,20 +191,30 @@ class Stage:
     def __call__(self, batch: Batch) -> Batch:
         t0 = time.perf_counter()
         rows = batch_to_rows(batch)
-        if any(row.get("status", PENDING) in self.handles for row in rows):
+        if any(self.handled(row) for row in rows):
             self.setup()  # lazily: a batch of skipped/error rows needs no models
-        out = []
-        for row in rows:
-            if row.get("status", PENDING) in self.handles:
-                try:
-                    row = self.process_row(row)
-                except Exception as exc:  # noqa: BLE001 - one bad row must not stop the job
-                    row = mark_error(row, self.name, exc)
-            out.append(self.finish_row(row))
+        out = [self.finish_row(row) for row in self.process_rows(rows)]
         per_row = (time.perf_counter() - t0) / max(1, len(out))
         for row in out:
             row[f"t_{self.name}"] = per_row
         return rows_to_batch(out)
+
+    def handled(self, row: Row) -> bool:
+        """Whether this stage works on ``row`` (by its status)."""
+        return row.get("status", PENDING) in self.handles
+
+    def process_rows(self, rows: list[Row]) -> list[Row]:
+        """The batch's rows, each handled one through :meth:`process_row` (its exception
+        makes it an error row). Model stages override this to run the batch at once."""
+        out = []
+        for row in rows:
+            if self.handled(row):
+                try:
+                    row = self.process_row(row)
+                except Exception as exc:  # noqa: BLE001 - one bad row must not stop the job
+                    row = mark_error(row, self.name, exc)
+            out.append(row)
+        return out
 
     def process_row(self, row: Row) -> Row:
         """Transform one row; raise to turn it into an error row."""

@@ -1,11 +1,12 @@
-"""The five stages of the ADD job, in order (:data:`STAGES`), and how a row travels.
+"""The six stages of the ADD job, in order (:data:`STAGES`), and how a row travels.
 
 Every stage is a :class:`liwi.add.base.Stage`: it declares its name, default resources,
 and the columns it reads, writes and drops once, in its class. Data flow::
 
     path input_key n ─ ReadDecode ─▶ source_uri sample_id status reasons width height
                                        image image_bytes     (liwi.add.reading)
-         ─ Decompose  ─▶ layers (packed uint8 stack) trace verdict
+         ─ Segment    ─▶ saliency (the salient prior's 320² map, batched; liwi.add.segmenting)
+         ─ Decompose  ─▶ layers (packed uint8 stack) trace verdict; drops saliency
          ─ Curate     ─▶ status=ok|rejected, reasons, scores
          ─ ToRows     ─▶ row (a schema-v2 row; drops image, layers, image_bytes)
          ─ WriteParts ─▶ one Parquet part per table per batch; returns ONE row per batch:
@@ -37,10 +38,11 @@ from liwi.add.base import (
     reasons_of,
 )
 from liwi.add.reading import INPUT_COLUMNS, ReadDecode, decode_for_layers
+from liwi.add.segmenting import Segment
 
 STATUSES = (OK, REJECTED, ERROR, SKIPPED)  # what the writer's tally counts
 
-__all__ = ["INPUT_COLUMNS", "STAGES", "STAGE_ORDER", "ReadDecode", "decode_for_layers"]
+__all__ = ["INPUT_COLUMNS", "STAGES", "STAGE_ORDER", "ReadDecode", "Segment", "decode_for_layers"]
 
 if TYPE_CHECKING:
     from liwi.add.config import DecomposeConfig
@@ -81,8 +83,9 @@ class Decompose(Stage):
     name = "decompose"
     # CPU work (matting, classical inpainting): up to 16 one-CPU actors as inputs queue
     resources = StageResources(batch_size=2, min_actors=1, max_actors=16, num_cpus=1.0)
-    reads = ("sample_id", "image", "reasons")
+    reads = ("sample_id", "image", "reasons", "saliency")
     writes = ("status", "reasons", "trace", "verdict", "layers")
+    drops = ("saliency",)  # the segment stage's map: the agent's, nobody else's
     sizes_fused_pool = True  # the model-backed stage: a fused pool gets its resources
 
     def __init__(
@@ -128,7 +131,12 @@ class Decompose(Stage):
         if self.decomposer == "identity":  # one layer: the photo is the background
             row["layers"] = pickle.dumps(PackedStack(row["image"], []), protocol=5)
             return row
-        result = self.agent.run(to_float(row["image"]), sample_id=str(row["sample_id"]))
+        saliency = row.get("saliency")
+        if saliency is None or not np.asarray(saliency).size:  # no segment stage (or a bad map)
+            saliency = None
+        result = self.agent.run(
+            to_float(row["image"]), sample_id=str(row["sample_id"]), saliency=saliency
+        )
         row["trace"] = json.dumps(result.trace, default=str)
         row["verdict"] = json.dumps(result.verdict.to_json() if result.verdict else None)
         if result.stack is None:
@@ -139,6 +147,7 @@ class Decompose(Stage):
         return row
 
     def finish_row(self, row: Row) -> Row:
+        row.pop("saliency", None)
         row.setdefault("trace", "[]")
         row.setdefault("verdict", "null")
         row.setdefault("layers", b"")
@@ -351,5 +360,5 @@ class WriteParts(Stage):
         return f"{self.run_id}-{part_name(keys)}"
 
 
-STAGES: tuple[type[Stage], ...] = (ReadDecode, Decompose, Curate, ToRows, WriteParts)
+STAGES: tuple[type[Stage], ...] = (ReadDecode, Segment, Decompose, Curate, ToRows, WriteParts)
 STAGE_ORDER: tuple[str, ...] = tuple(stage.name for stage in STAGES)
