@@ -18,3 +18,17 @@ def test_pool_args_are_an_autoscaling_actor_pool_without_deprecated_forms():
     assert (compute.min_size, compute.max_size) == (1, 4)
     assert (args["batch_size"], args["num_gpus"]) == (16, 0.25)
     assert pool_args(StageResources())["num_gpus"] is None  # CPU pools ask for no GPU
+
+
+def test_pools_that_cannot_start_on_the_local_ray_are_named_before_it_starts():
+    from liwi.add.config import DecomposeConfig
+    from liwi.add.driver import plan, stage_calls
+    from liwi.add.ray_adapter import local_fit_problems
+
+    fused = DecomposeConfig(input="in", output="out")  # the default: 2 CPUs, fused
+    assert local_fit_problems(fused.ray, plan(fused, stage_calls(fused))) == []
+    gpu = {"segment": {"min_actors": 1, "max_actors": 2, "num_gpus": 0.25}}
+    unfused = DecomposeConfig(input="in", output="out", fuse=False, stages=gpu)
+    problems = local_fit_problems(unfused.ray, plan(unfused, stage_calls(unfused)))
+    assert len(problems) == 2  # 2.5 CPUs of 2 and a quarter GPU of none
+    assert "2.5 CPUs at min_actors" in problems[0] and "ray.num_gpus" in problems[1]

@@ -147,6 +147,23 @@ def pool_args(r: StageResources) -> dict[str, Any]:
     }
 
 
+def local_fit_problems(ray_config: RayConfig, calls: list[StageCall]) -> list[str]:
+    """Why the pools at their smallest (``min_actors``) do not fit the local Ray's declared
+    CPUs/GPUs (empty: they fit). Ray Data would wait for them forever; larger pools only
+    grow into what is free."""
+    need = {
+        "CPU": sum(c.resources.min_actors * c.resources.num_cpus for c in calls) + LISTING_CPUS,
+        "GPU": sum(c.resources.min_actors * c.resources.num_gpus for c in calls),
+    }
+    have = {"CPU": ray_config.num_cpus, "GPU": ray_config.num_gpus}
+    return [
+        f"the pools need {need[k]:g} {k}s at min_actors; the local Ray declares {have[k]} "
+        f"(ray.num_{k.lower()}s): lower min_actors or num_{k.lower()}s, or fuse the stages"
+        for k in need
+        if need[k] > have[k] + 1e-9
+    ]
+
+
 def listing_dataset(pages: Callable[[], Iterable[list[dict[str, Any]]]], **ray_args: Any) -> Any:
     """A dataset of the items ``pages()`` yields, produced by one Ray task as a stream of
     blocks (of :data:`BLOCK_BYTES`): the first items flow on while the listing goes on, and
@@ -177,6 +194,9 @@ def run_ray(
     started = False
     if not ray.is_initialized():
         kwargs = ray_init_kwargs(ray_config)
+        problems = local_fit_problems(ray_config, calls) if kwargs["address"] == "local" else []
+        if problems:
+            raise ValueError("; ".join(problems))
         _init(kwargs, tries=3 if kwargs["address"] == "local" else 1)
         started = True
         catch_sigterm()  # stop as cleanly as on Ctrl-C: Ray's handler dumps a native stack
