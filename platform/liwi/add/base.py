@@ -151,6 +151,29 @@ def mark_error(row: Row, stage: str, exc: BaseException) -> Row:
     return row
 
 
+def limit_threads(n: int | None) -> None:
+    """Cap the thread pools of OpenCV, numba (pymatting) and torch (if loaded) at ``n``.
+
+    Several actors on one machine must not each start one thread per core: on 2 cores,
+    2 actors × 2 threads per library only thrash. ``None`` leaves the defaults.
+    """
+    if not n:
+        return
+    import sys
+
+    import cv2
+
+    cv2.setNumThreads(n)
+    try:
+        import numba
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+
+
 # -- the stage base ----------------------------------------------------------------------
 
 

@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from liwi.add.base import PENDING, Row, RunContext, Stage, StageResources, mark_error
+from liwi.add.base import (
+    PENDING,
+    Row,
+    RunContext,
+    Stage,
+    StageResources,
+    limit_threads,
+    mark_error,
+)
 
 if TYPE_CHECKING:
     from liwi.add.config import DecomposeConfig
@@ -74,7 +82,6 @@ class Segment(Stage):
         }
 
     def _setup(self) -> None:
-        from liwi.add.stages import limit_threads
         from liwi.priors.salient import SalientPrior
 
         limit_threads(self.threads)
