@@ -53,7 +53,9 @@ class SalientPrior:
         self.weight = weight or weights.DEFAULT_WEIGHT
         self.path = weights.resolve(self.weight)
         self.licence = weights.licence_of(self.weight)
-        self.device = resolve_device(device)  # "auto"/None: the GPUs Ray gave this worker
+        # None: cpu (callers that pass nothing keep ONNX on the CPU); "auto": the GPUs Ray
+        # gave this worker (liwi.devices); anything else as given
+        self.device = "cpu" if device is None else resolve_device(device)
         self._threads = threads
         self._session: Any = None
         self._torch_net: Any = None

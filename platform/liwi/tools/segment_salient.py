@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
+from liwi.devices import resolve_device
 from liwi.tools.arrays import as_image
 from liwi.tools.base import Tool, ToolError, ToolParams
 from liwi.tools.segment import (
@@ -66,7 +67,7 @@ class SalientSegmenter(Tool[SegmentInput, SegmentOutput]):
     def _setup(self) -> None:
         from liwi.priors.salient import SalientPrior
 
-        self.prior = SalientPrior(self.weight, device=self.device)
+        self.prior = SalientPrior(self.weight, device=resolve_device(self.device))
 
     @property
     def licence(self) -> str:
