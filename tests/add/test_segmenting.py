@@ -134,3 +134,40 @@ def test_decompose_uses_the_precomputed_map_instead_of_running_the_network(lake)
     first = json.loads(out["trace"])[0]
     assert first["tool"] == "segment"
     assert without_seconds(out["trace"]) != without_seconds(rows[0]["trace"])
+
+
+def test_an_unfused_ray_run_hands_the_map_between_pools_and_matches_the_loop(
+    tmp_path, lake, ray_local
+):
+    """The GPU config's shape on CPUs: segment in a pool of its own, its map crossing Ray
+    Data's blocks to decompose; the tables equal a loop run without the stage."""
+    from liwi.add.driver import run
+    from liwi.schema import row_to_stack
+    from liwi.table import read_table
+
+    quarter = {"min_actors": 1, "max_actors": 1, "num_cpus": 0.25}
+    stages = {  # 1.75 CPUs in all: fits the session's 2-CPU Ray
+        name: {"batch_size": 4, **quarter} for name in ("read_decode", "segment", "curate")
+    } | {
+        "to_rows": {"batch_size": 4, **quarter},
+        "decompose": {"batch_size": 2, "min_actors": 1, "max_actors": 1, "num_cpus": 0.5},
+        "write": {"batch_size": 16, **quarter},
+    }
+    common = {"input": str(lake), "max_side": 96, "report": False, "progress": False}
+    on = run(DecomposeConfig(output=str(tmp_path / "ray"), fuse=False, stages=stages, **common))
+    off = run(
+        DecomposeConfig(output=str(tmp_path / "loop"), runner="loop", segment_stage=False, **common)
+    )
+    assert on["counts"] == off["counts"] and on["stage_seconds"]["segment"] > 0
+    tables = {}
+    for name in ("ray", "loop"):
+        rows = read_table(str(tmp_path / name / "layers")).to_pylist()
+        tables[name] = {r["sample_id"]: row_to_stack(r) for r in rows}
+    assert set(tables["ray"]) == set(tables["loop"]) and tables["ray"]
+    for sid, a in tables["ray"].items():
+        b = tables["loop"][sid]
+        np.testing.assert_array_equal(a.background, b.background)
+        assert len(a.objects) == len(b.objects)
+        for x, y in zip(a.objects, b.objects, strict=True):
+            np.testing.assert_array_equal(x.rgba, y.rgba)
+            np.testing.assert_array_equal(x.shadow, y.shadow)
