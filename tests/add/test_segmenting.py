@@ -98,6 +98,17 @@ def test_on_a_gpu_the_stage_runs_one_batched_pass_within_tolerance(lake):
     np.testing.assert_allclose(gpu, cpu, atol=TRUNK_ATOL)
 
 
+@pytest.mark.gpu
+def test_the_stage_on_a_gpu_matches_its_cpu_maps(lake):
+    paths = sorted(lake.glob("*.jpg"))
+    batch = ReadDecode(str(lake))(rows_to_batch([{"path": str(p)} for p in paths]))
+    gpu, cpu = Segment(device="cuda"), Segment(device="cpu")
+    got, want = batch_to_rows(gpu(batch)), batch_to_rows(cpu(batch))
+    assert gpu.prior.device == "cuda" and gpu.prior._torch_trunk is not None  # batched torch
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a["saliency"], b["saliency"], atol=TRUNK_ATOL)
+
+
 def test_the_stage_runs_only_for_the_salient_agent_segmenter():
     base = DecomposeConfig(input="in", output="out")
     names = [c.cls.name for c in stage_calls(base)]
