@@ -87,8 +87,8 @@ def run_job(lake: str, out: str, cpus: int, env: dict[str, str]) -> dict:
         "progress": False,
         "stages": {
             # one fused actor reads, decodes and encodes; one writer (≤ 2 logical CPUs)
-            "decompose": {"batch_size": 64, "actors": 1, "num_cpus": 1.0},
-            "write": {"batch_size": 1024, "actors": 1, "num_cpus": 0.5},
+            "decompose": {"batch_size": 64, "min_actors": 1, "max_actors": 1, "num_cpus": 1.0},
+            "write": {"batch_size": 1024, "min_actors": 1, "max_actors": 1, "num_cpus": 0.5},
         },
         "ray": {"num_cpus": cpus, "object_store_mb": 512},
     }

@@ -47,8 +47,13 @@ def job(lake: Path, out: Path, runner: str, actors: int, size: int, limit: int |
 
     stages = {
         # 2 actors × 0.85 CPU + writer 0.25 ≤ 2 logical CPUs
-        "decompose": {"batch_size": 1, "actors": actors, "num_cpus": 0.85},
-        "write": {"batch_size": 8, "actors": 1, "num_cpus": 0.25},
+        "decompose": {
+            "batch_size": 1,
+            "min_actors": actors,
+            "max_actors": actors,
+            "num_cpus": 0.85,
+        },
+        "write": {"batch_size": 8, "min_actors": 1, "max_actors": 1, "num_cpus": 0.25},
     }
     config = DecomposeConfig.from_dict(
         {"runner": runner, "max_side": size, "stages": stages, "report": False, "progress": False},

@@ -13,8 +13,9 @@ Outputs (never edit by hand): infra/k8s/rayjob-<job>.yaml and infra/k8s/rayservi
     python infra/render.py --accelerator cpu  # the CPU Serve config even on a GPU cluster
     python infra/render.py --model-version 7  # pin the served model (a rolling update)
 
-Every rendered Train and Serve config must fit the cluster it runs on
-(:func:`train_fit_problems`, :func:`serve_fit_problems`); rendering refuses one that does not.
+Every rendered Train, ADD and Serve config must fit the cluster it runs on
+(:func:`train_fit_problems`, :func:`add_fit_problems`, :func:`serve_fit_problems`);
+rendering refuses one that does not.
 
 The RayJob entry points are built by ``liwi.submit.build_entrypoint``, the function
 ``liwi submit`` uses, so a job runs the same command on KubeRay as through the Jobs API.
@@ -194,6 +195,46 @@ def train_fit_problems(config: dict[str, Any], spec: dict[str, Any]) -> list[str
     return problems
 
 
+def add_pools(config: dict[str, Any]) -> list[tuple[str, dict[str, float], int, int]]:
+    """The ADD job's actor pools for ``config``: (name, bundle per actor, min, max actors).
+
+    The pools are the job's own plan (:func:`liwi.add.driver.plan`): fused stages share one.
+    """
+    from liwi.add.config import DecomposeConfig
+    from liwi.add.driver import plan, stage_calls
+
+    cfg = DecomposeConfig.model_validate(config)
+    out = []
+    for call in plan(cfg, stage_calls(cfg)):
+        r = call.resources
+        name = getattr(call.cls, "name", "fused")
+        bundle = {"CPU": r.num_cpus, "GPU": r.num_gpus}
+        out.append((name, bundle, r.min_actors, r.max_actors))
+    return out
+
+
+def add_fit_problems(config: dict[str, Any], spec: dict[str, Any]) -> list[str]:
+    """Why an ADD config does not fit the cluster (empty: it fits).
+
+    Every pool at its largest (``max_actors``) needs a place on the pods the cluster can
+    grow to; a pool whose actors fit no pod at all (a GPU stage on a CPU-only cluster)
+    would leave the job waiting forever.
+    """
+    pools = add_pools(config)
+    bundles = [dict(b) for _, b, _, n in pools for _ in range(n)]
+    problems = []
+    for name, bundle, _, _ in pools:
+        if not place([bundle], spec)[0][0]:
+            problems.append(f"pool {name}: an actor of {bundle} fits no pod of the cluster")
+    _, unplaced = place(bundles, spec)
+    if unplaced and not problems:
+        problems.append(
+            f"pools at max_actors ({len(bundles)} actors) do not fit: "
+            f"{len(unplaced)} left over (e.g. {unplaced[0]})"
+        )
+    return problems
+
+
 def serve_bundles(serve_config: dict[str, Any]) -> list[tuple[str, dict[str, float]]]:
     """One resource bundle per replica at the most replicas each deployment may run."""
     out = []
@@ -305,6 +346,8 @@ def fit_problems(cluster: dict[str, Any], serve_config: dict[str, Any] | None) -
         cfg = yaml.safe_load((REPO / config).read_text())
         if "scaling" in cfg:  # a Ray Train config
             problems += [f"{job} ({config}): {p}" for p in train_fit_problems(cfg, cluster["spec"])]
+        if job == "decompose":  # the ADD job's actor pools
+            problems += [f"{job} ({config}): {p}" for p in add_fit_problems(cfg, cluster["spec"])]
     if serve_config is not None:
         problems += [f"serve: {p}" for p in serve_fit_problems(serve_config, cluster["spec"])]
     return problems

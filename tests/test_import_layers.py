@@ -29,6 +29,7 @@ ROOMS: list[list[str]] = [
         "liwi.chat",
         "liwi.weights",
         "liwi.edits",
+        "liwi.devices",
     ],
     [  # 1: tools, the model, the only MLflow callers; heavy imports inside functions
         "liwi.tools",
@@ -45,6 +46,7 @@ ROOMS: list[list[str]] = [
     [  # 2: stages, agents, the predictor and what trains and scores it
         "liwi.add.base",
         "liwi.add.reading",
+        "liwi.add.segmenting",
         "liwi.add.stages",
         "liwi.agents",
         "liwi.predictor",

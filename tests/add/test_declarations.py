@@ -8,7 +8,7 @@ from liwi.sample_photos import procedural_photo
 
 
 def test_order_names_and_tables_come_from_one_list():
-    assert STAGE_ORDER == ("read_decode", "decompose", "curate", "to_rows", "write")
+    assert STAGE_ORDER == ("read_decode", "segment", "decompose", "curate", "to_rows", "write")
     assert TABLE_NAMES == ("layers", "rejects", "errors")
     assert default_resources() == {s.name: s.resources for s in STAGES}
     assert DecomposeConfig().stages == default_resources()
@@ -57,5 +57,5 @@ def test_the_shipped_pools_and_the_listing_task_fit_the_declared_ray():
 
     config = DecomposeConfig.from_yaml(Path(__file__).parents[2] / "jobs/configs/decompose.yaml")
     pools = plan(config, stage_calls(config))
-    held = sum(p.resources.actors * p.resources.num_cpus for p in pools)
+    held = sum(p.resources.max_actors * p.resources.num_cpus for p in pools)  # fully scaled
     assert held + LISTING_CPUS <= config.ray.num_cpus

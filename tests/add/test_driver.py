@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from liwi.add.driver import DecomposeConfig, run
+from liwi.add.stages import STAGE_ORDER
 from liwi.cli import main
 from liwi.config import ConfigError
 from liwi.sample_photos import bad_input_files, procedural_photo
@@ -18,8 +19,8 @@ from liwi.table import list_parts, read_table
 CONFIG = Path(__file__).parents[2] / "jobs" / "configs" / "decompose.yaml"
 FAST = {"max_side": 128, "progress": False}  # small layers keep the suite fast
 ONE_ACTOR = {  # one worker process per pool: actor start-up dominates tiny test runs
-    "decompose": {"batch_size": 2, "actors": 1, "num_cpus": 1.0},
-    "write": {"batch_size": 16, "actors": 1, "num_cpus": 0.25},
+    "decompose": {"batch_size": 2, "min_actors": 1, "max_actors": 1, "num_cpus": 1.0},
+    "write": {"batch_size": 16, "min_actors": 1, "max_actors": 1, "num_cpus": 0.25},
 }
 
 
@@ -45,7 +46,7 @@ def counts(out: str) -> dict[str, int]:
 def test_shipped_config_loads_and_unknown_keys_are_errors(tmp_path):
     config = DecomposeConfig.from_yaml(CONFIG)
     assert config.runner == "ray" and config.agent.policy == "rule_based"
-    assert config.stages["decompose"].actors == 2
+    assert config.stages["decompose"].max_actors == 2
     bad = tmp_path / "bad.yaml"
     bad.write_text("agent: {max_attempts: 3, retry_forever: true}\n")
     with pytest.raises(ConfigError, match="retry_forever"):
@@ -81,7 +82,7 @@ def test_loop_run_accounts_for_every_input_and_resumes(tmp_path):
     # summary and report are written
     saved = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert saved["counts"] == summary["counts"] and saved["images_per_second"] > 0
-    assert set(saved["stage_seconds"]) == {"read_decode", "decompose", "curate", "to_rows", "write"}
+    assert set(saved["stage_seconds"]) == set(STAGE_ORDER)  # segment included
     report = json.loads((tmp_path / "out" / "report" / "report.json").read_text())
     assert report["counts"]["total"] == n
     assert sum(report["error_reasons"].values()) == c["errors"]

@@ -39,8 +39,8 @@ max_side: 96
 report: false
 progress: false
 stages:
-  decompose: {batch_size: 2, actors: 1, num_cpus: 1.0}
-  write: {batch_size: 16, actors: 1, num_cpus: 0.25}
+  decompose: {batch_size: 2, min_actors: 1, max_actors: 1, num_cpus: 1.0}
+  write: {batch_size: 16, min_actors: 1, max_actors: 1, num_cpus: 0.25}
 ray: {num_cpus: 2, num_gpus: 0, object_store_mb: 128}
 """
 SECRET_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")

@@ -1,4 +1,4 @@
-"""Every shipped Train and Serve config fits the cluster of the manifest it is rendered into.
+"""Every shipped Train, ADD and Serve config fits the cluster of the manifest it is rendered into.
 
 The configs are read back from the generated manifests themselves (the RayJob's entrypoint
 names its config, the RayService carries its Serve config), so a config edited without
@@ -69,6 +69,47 @@ def test_the_rayservice_fits_its_cluster_and_serves_on_gpus():
 def test_both_serve_configs_fit_the_cluster(source):
     serve_config = yaml.safe_load((REPO / source).read_text())
     assert render.serve_fit_problems(serve_config, CLUSTER["spec"]) == []
+
+
+# -- the ADD job's actor pools -------------------------------------------------------------
+ADD_CONFIGS = ["jobs/configs/decompose.yaml", "jobs/configs/decompose_gpu.yaml"]
+
+
+def add_config(path: str) -> dict[str, Any]:
+    return yaml.safe_load((REPO / path).read_text())
+
+
+@pytest.mark.parametrize("path", ADD_CONFIGS)
+def test_every_shipped_add_config_fits_the_cluster_and_the_rayjob(path):
+    from liwi.add.config import DecomposeConfig
+
+    DecomposeConfig.from_yaml(REPO / path)  # strict: unknown keys are errors
+    jobs = [d for _, d in by_kind("RayJob")]
+    (job,) = [d for d in jobs if d["metadata"]["annotations"]["liwi.io/job"] == "decompose"]
+    for spec in (CLUSTER["spec"], job["spec"]["rayClusterSpec"]):
+        assert render.add_fit_problems(add_config(path), spec) == [], path
+
+
+def test_the_gpu_add_config_runs_the_segmenter_on_gpu_fractions_and_the_rest_on_cpus():
+    pools = {
+        name: (bundle, lo, hi)
+        for name, bundle, lo, hi in render.add_pools(add_config("jobs/configs/decompose_gpu.yaml"))
+    }
+    assert set(pools) == {"read_decode", "segment", "decompose", "curate", "to_rows", "write"}
+    bundle, lo, hi = pools["segment"]
+    assert 0 < bundle["GPU"] < 1 and lo < hi  # a fraction of a GPU, an autoscaling pool
+    assert all(b["GPU"] == 0 and lo <= hi for n, (b, lo, hi) in pools.items() if n != "segment")
+    where, unplaced = render.place([bundle] * hi, CLUSTER["spec"])
+    assert not unplaced and set(where) == {"gpu"}
+
+
+def test_add_pools_that_do_not_fit_are_reported():
+    cfg = add_config("jobs/configs/decompose_gpu.yaml")
+    (problem,) = render.add_fit_problems(cfg, cpu_only(CLUSTER)["spec"])
+    assert "pool segment" in problem and "fits no pod" in problem  # it would wait forever
+    cfg["stages"]["decompose"]["max_actors"] = 90
+    (problem,) = render.add_fit_problems(cfg, CLUSTER["spec"])
+    assert "do not fit" in problem
 
 
 # -- the checker catches what does not fit ------------------------------------------------

@@ -2,7 +2,7 @@
 
 A batch is ``dict[str, np.ndarray]`` (Ray Data's "numpy" format), one entry per row. A
 stage declares, once, in its class: its ``name``, the default ``resources`` it runs with
-(batch size, actors, CPUs, GPUs), the columns it ``reads``, ``writes`` and ``drops``, and
+(batch size, pool size range, CPUs, GPUs), the columns it ``reads``, ``writes`` and ``drops``, and
 the row statuses it ``handles``. The same class runs in a plain loop (:func:`run_loop`) and
 as a Ray Data actor (:mod:`liwi.add.ray_adapter`). Each stage
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:
     from liwi.add.config import DecomposeConfig
@@ -45,14 +45,25 @@ class RunContext:
 
 
 class StageResources(BaseModel):
-    """How one stage runs on Ray Data."""
+    """How one stage runs on Ray Data: an actor pool that autoscales between
+    ``min_actors`` and ``max_actors`` (equal: a fixed pool), each actor reserving
+    ``num_cpus`` / ``num_gpus`` (a fraction shares one GPU among several actors)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    batch_size: int = Field(4, ge=1)  # rows per call
-    actors: int = Field(1, ge=1)  # fixed actor pool size
+    batch_size: int = Field(4, ge=1)  # rows per call (model stages: images per forward pass)
+    min_actors: int = Field(1, ge=1)  # actors started first and kept while the job runs
+    max_actors: int = Field(1, ge=1)  # most actors Ray Data may scale the pool up to
     num_cpus: float = Field(0.5, ge=0)  # logical CPUs reserved per actor
-    num_gpus: float = Field(0.0, ge=0)  # GPUs per actor (model-backed stages on GPU clusters)
+    num_gpus: float = Field(0.0, ge=0)  # GPUs per actor; < 1 shares a GPU (small models)
+
+    @model_validator(mode="after")
+    def _check(self) -> StageResources:
+        if self.min_actors > self.max_actors:
+            raise ValueError(f"min_actors {self.min_actors} > max_actors {self.max_actors}")
+        if self.num_gpus > 1 and self.num_gpus != int(self.num_gpus):
+            raise ValueError(f"num_gpus above 1 must be whole, not {self.num_gpus}")
+        return self
 
 
 @dataclass
@@ -140,6 +151,29 @@ def mark_error(row: Row, stage: str, exc: BaseException) -> Row:
     return row
 
 
+def limit_threads(n: int | None) -> None:
+    """Cap the thread pools of OpenCV, numba (pymatting) and torch (if loaded) at ``n``.
+
+    Several actors on one machine must not each start one thread per core: on 2 cores,
+    2 actors × 2 threads per library only thrash. ``None`` leaves the defaults.
+    """
+    if not n:
+        return
+    import sys
+
+    import cv2
+
+    cv2.setNumThreads(n)
+    try:
+        import numba
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+
+
 # -- the stage base ----------------------------------------------------------------------
 
 
@@ -159,6 +193,11 @@ class Stage:
         self._ready = False
 
     @classmethod
+    def enabled(cls, config: DecomposeConfig) -> bool:
+        """Whether the job runs this stage at all (an optional stage may be left out)."""
+        return True
+
+    @classmethod
     def options(cls, config: DecomposeConfig, run: RunContext) -> dict[str, Any]:
         """Constructor kwargs of this stage for one run of the job."""
         return {}
@@ -175,20 +214,30 @@ class Stage:
     def __call__(self, batch: Batch) -> Batch:
         t0 = time.perf_counter()
         rows = batch_to_rows(batch)
-        if any(row.get("status", PENDING) in self.handles for row in rows):
+        if any(self.handled(row) for row in rows):
             self.setup()  # lazily: a batch of skipped/error rows needs no models
-        out = []
-        for row in rows:
-            if row.get("status", PENDING) in self.handles:
-                try:
-                    row = self.process_row(row)
-                except Exception as exc:  # noqa: BLE001 - one bad row must not stop the job
-                    row = mark_error(row, self.name, exc)
-            out.append(self.finish_row(row))
+        out = [self.finish_row(row) for row in self.process_rows(rows)]
         per_row = (time.perf_counter() - t0) / max(1, len(out))
         for row in out:
             row[f"t_{self.name}"] = per_row
         return rows_to_batch(out)
+
+    def handled(self, row: Row) -> bool:
+        """Whether this stage works on ``row`` (by its status)."""
+        return row.get("status", PENDING) in self.handles
+
+    def process_rows(self, rows: list[Row]) -> list[Row]:
+        """The batch's rows, each handled one through :meth:`process_row` (its exception
+        makes it an error row). Model stages override this to run the batch at once."""
+        out = []
+        for row in rows:
+            if self.handled(row):
+                try:
+                    row = self.process_row(row)
+                except Exception as exc:  # noqa: BLE001 - one bad row must not stop the job
+                    row = mark_error(row, self.name, exc)
+            out.append(row)
+        return out
 
     def process_row(self, row: Row) -> Row:
         """Transform one row; raise to turn it into an error row."""

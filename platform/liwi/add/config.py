@@ -47,7 +47,10 @@ class DecomposeConfig(JobConfig):
     agent: AgentConfig = Field(default_factory=AgentConfig)
     curator: CuratorConfig = Field(default_factory=CuratorConfig)
     verify: dict[str, Any] | None = None  # VLM verify tool ({backend, …}); used if curator.use_vlm
-    fuse: bool = True  # one actor pool (sized by stages.decompose) runs all stages but the writer
+    # the salient segmenter as its own batched model stage before decompose (only with the
+    # agent's salient segment tool); off: the agent's tool runs the network per image
+    segment_stage: bool = True
+    fuse: bool = True  # one pool (sized by stages.decompose) runs the CPU stages but the writer
     stages: dict[str, StageResources] = Field(default_factory=default_resources)
     ray: RayConfig = Field(default_factory=RayConfig)
     recombine: int = Field(0, ge=0)  # new samples made across accepted ones after a run (0 = off)

@@ -3,12 +3,13 @@
 ``run(config)`` streams the input lake's listing (one Ray task, pages of
 :data:`~liwi.add.inputs.PAGE` entries, each a block; inputs already done are left out by an
 anti-join on their ``input_key``, see :mod:`liwi.add.inputs`) through the stages of
-:mod:`liwi.add.stages` (:data:`~liwi.add.stages.STAGES`: ReadDecode → Decompose → Curate →
-ToRows → WriteParts). The driver holds no listing and no per-image record: the writer
-returns one tally row per batch, summed here.
+:mod:`liwi.add.stages` (:data:`~liwi.add.stages.STAGES`: ReadDecode → Segment → Decompose →
+Curate → ToRows → WriteParts; Segment only with the salient segmenter). The driver holds
+no listing and no per-image record: the writer returns one tally row per batch, summed here.
 Each stage becomes a Ray Data actor pool through :mod:`liwi.add.ray_adapter`, with its
-declared resources unless ``config.stages`` overrides them; ``fuse: true`` runs all but the
-writer in one pool (less data movement on one machine). ``runner: loop`` runs the same
+declared resources unless ``config.stages`` overrides them; ``fuse: true`` runs the CPU
+stages but the writer in one pool (less data movement on one machine), a GPU model stage
+in a pool of its own (:func:`plan`). ``runner: loop`` runs the same
 stages in this process, without Ray. Nothing probes the driver's GPUs.
 
 Outputs under ``output``: the three tables (Parquet parts ``part-<run id>-<hash>``, see
@@ -50,24 +51,48 @@ __all__ = [
 
 
 def stage_calls(config: DecomposeConfig, run: RunContext | None = None) -> list[StageCall]:
-    """One call per stage, in pipeline order: class, constructor kwargs, resources."""
+    """One call per enabled stage, in pipeline order: class, constructor kwargs, resources."""
     resources = config.stage_resources()
     run = run or RunContext()
-    return [StageCall(stage, stage.options(config, run), resources[stage.name]) for stage in STAGES]
+    return [
+        StageCall(stage, stage.options(config, run), resources[stage.name])
+        for stage in STAGES
+        if stage.enabled(config)
+    ]
 
 
 def plan(config: DecomposeConfig, calls: list[StageCall]) -> list[StageCall]:
-    """The actor pools to run: one per stage, or (``fuse``) the fusable ones in one pool.
+    """The actor pools to run: one per stage, or (``fuse``) consecutive fusable ones in one.
 
     A fused pool runs a :class:`~liwi.add.base.Pipeline` with the resources of the stage
-    that declares ``sizes_fused_pool``; stages with ``fused = False`` keep their own pool.
+    that declares ``sizes_fused_pool`` (else of its first stage). A stage keeps a pool of its
+    own when it has ``fused = False`` (the writer) or asks for GPUs that the sizing stage
+    does not (a model stage on a GPU fraction: it batches across images and holds its GPU
+    for nothing else); the stages on either side of it fuse among themselves.
     """
     if not config.fuse:
         return list(calls)
-    fused = [c for c in calls if c.cls.fused]
-    lead = next(c for c in fused if c.cls.sizes_fused_pool)
-    pool = StageCall(Pipeline, {"stages": [(c.cls, c.kwargs) for c in fused]}, lead.resources)
-    return [pool, *(c for c in calls if not c.cls.fused)]
+    lead = next(c for c in calls if c.cls.sizes_fused_pool)
+
+    def alone(c: StageCall) -> bool:
+        gpu_apart = c.resources.num_gpus > 0 and c.resources.num_gpus != lead.resources.num_gpus
+        return not c.cls.fused or gpu_apart
+
+    pools: list[StageCall] = []
+    run: list[StageCall] = []
+    for call in [*calls, None]:
+        if call is not None and not alone(call):
+            run.append(call)
+            continue
+        if len(run) == 1:
+            pools.append(run[0])
+        elif run:
+            size = lead.resources if lead in run else run[0].resources
+            pools.append(StageCall(Pipeline, {"stages": [(c.cls, c.kwargs) for c in run]}, size))
+        run = []
+        if call is not None:
+            pools.append(call)
+    return pools
 
 
 def worker_env(config: DecomposeConfig) -> dict[str, str]:

@@ -1,8 +1,10 @@
 """The one Ray adapter of the ADD job: any stage (or fused pipeline) → a Ray Data actor pool.
 
-``map_batches(cls, fn_constructor_kwargs=…, compute=ActorPoolStrategy(size=actors),
-num_cpus=…, num_gpus=…, batch_size=…)`` (the Ray ≥ 2.51 form; ``concurrency=`` is
-deprecated). Resources come from the stage's declaration or the job config, never from
+``map_batches(cls, fn_constructor_kwargs=…, compute=ActorPoolStrategy(min_size=…,
+max_size=…), num_cpus=…, num_gpus=…, batch_size=…)``: an autoscaling actor pool (the
+Ray ≥ 2.51 form; ``concurrency=(min, max)`` is deprecated and warns). A fractional
+``num_gpus`` puts several actors of a small model on one GPU; each actor derives its torch
+device from the GPUs Ray gave it (:func:`liwi.devices.actor_device`). Resources come from the stage's declaration or the job config, never from
 probing the driver. How Ray is reached (:func:`ray_init_kwargs`):
 
 * ``ray.address`` set (``auto``, ``host:port``, ``ray://…``): join that cluster;
@@ -122,20 +124,44 @@ def catch_sigterm() -> Any:
 
 
 def map_stage(ds: Any, call: StageCall, runtime_env: dict[str, Any] | None = None) -> Any:
-    """``ds.map_batches`` with ``call``'s class as a fixed-size actor pool."""
-    from ray.data import ActorPoolStrategy
-
-    r = call.resources
+    """``ds.map_batches`` with ``call``'s class as an actor pool of ``min_actors`` to
+    ``max_actors`` actors (Ray Data adds actors while inputs queue up and resources allow)."""
     return ds.map_batches(
         call.cls,
         fn_constructor_kwargs=call.kwargs,
-        batch_size=r.batch_size,
         batch_format="numpy",
-        compute=ActorPoolStrategy(size=r.actors),
-        num_cpus=r.num_cpus,
-        num_gpus=r.num_gpus or None,
         runtime_env=runtime_env,
+        **pool_args(call.resources),
     )
+
+
+def pool_args(r: StageResources) -> dict[str, Any]:
+    """The ``map_batches`` arguments of an actor pool with resources ``r``."""
+    from ray.data import ActorPoolStrategy
+
+    return {
+        "batch_size": r.batch_size,
+        "compute": ActorPoolStrategy(min_size=r.min_actors, max_size=r.max_actors),
+        "num_cpus": r.num_cpus,
+        "num_gpus": r.num_gpus or None,  # fractional: several actors share one GPU
+    }
+
+
+def local_fit_problems(ray_config: RayConfig, calls: list[StageCall]) -> list[str]:
+    """Why the pools at their smallest (``min_actors``) do not fit the local Ray's declared
+    CPUs/GPUs (empty: they fit). Ray Data would wait for them forever; larger pools only
+    grow into what is free."""
+    need = {
+        "CPU": sum(c.resources.min_actors * c.resources.num_cpus for c in calls) + LISTING_CPUS,
+        "GPU": sum(c.resources.min_actors * c.resources.num_gpus for c in calls),
+    }
+    have = {"CPU": ray_config.num_cpus, "GPU": ray_config.num_gpus}
+    return [
+        f"the pools need {need[k]:g} {k}s at min_actors; the local Ray declares {have[k]} "
+        f"(ray.num_{k.lower()}s): lower min_actors or num_{k.lower()}s, or fuse the stages"
+        for k in need
+        if need[k] > have[k] + 1e-9
+    ]
 
 
 def listing_dataset(pages: Callable[[], Iterable[list[dict[str, Any]]]], **ray_args: Any) -> Any:
@@ -168,6 +194,9 @@ def run_ray(
     started = False
     if not ray.is_initialized():
         kwargs = ray_init_kwargs(ray_config)
+        problems = local_fit_problems(ray_config, calls) if kwargs["address"] == "local" else []
+        if problems:
+            raise ValueError("; ".join(problems))
         _init(kwargs, tries=3 if kwargs["address"] == "local" else 1)
         started = True
         catch_sigterm()  # stop as cleanly as on Ctrl-C: Ray's handler dumps a native stack

@@ -51,7 +51,8 @@ class ReadDecode(Stage):
     """
 
     name = "read_decode"
-    resources = StageResources(batch_size=8, num_cpus=0.25)
+    # I/O-bound: a quarter CPU per actor, up to 8 of them while inputs queue
+    resources = StageResources(batch_size=8, min_actors=1, max_actors=8, num_cpus=0.25)
     reads = INPUT_COLUMNS
     drops = ("problem",)
     writes = (

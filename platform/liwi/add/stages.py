@@ -1,11 +1,12 @@
-"""The five stages of the ADD job, in order (:data:`STAGES`), and how a row travels.
+"""The six stages of the ADD job, in order (:data:`STAGES`), and how a row travels.
 
 Every stage is a :class:`liwi.add.base.Stage`: it declares its name, default resources,
 and the columns it reads, writes and drops once, in its class. Data flow::
 
     path input_key n ─ ReadDecode ─▶ source_uri sample_id status reasons width height
                                        image image_bytes     (liwi.add.reading)
-         ─ Decompose  ─▶ layers (packed uint8 stack) trace verdict
+         ─ Segment    ─▶ saliency (the salient prior's 320² map, batched; liwi.add.segmenting)
+         ─ Decompose  ─▶ layers (packed uint8 stack) trace verdict; drops saliency
          ─ Curate     ─▶ status=ok|rejected, reasons, scores
          ─ ToRows     ─▶ row (a schema-v2 row; drops image, layers, image_bytes)
          ─ WriteParts ─▶ one Parquet part per table per batch; returns ONE row per batch:
@@ -34,13 +35,15 @@ from liwi.add.base import (
     RunContext,
     Stage,
     StageResources,
+    limit_threads,
     reasons_of,
 )
 from liwi.add.reading import INPUT_COLUMNS, ReadDecode, decode_for_layers
+from liwi.add.segmenting import Segment
 
 STATUSES = (OK, REJECTED, ERROR, SKIPPED)  # what the writer's tally counts
 
-__all__ = ["INPUT_COLUMNS", "STAGES", "STAGE_ORDER", "ReadDecode", "decode_for_layers"]
+__all__ = ["INPUT_COLUMNS", "STAGES", "STAGE_ORDER", "ReadDecode", "Segment", "decode_for_layers"]
 
 if TYPE_CHECKING:
     from liwi.add.config import DecomposeConfig
@@ -52,36 +55,15 @@ if TYPE_CHECKING:
 # -- Decompose ---------------------------------------------------------------------------
 
 
-def limit_threads(n: int | None) -> None:
-    """Cap the thread pools of OpenCV, numba (pymatting) and torch (if loaded) at ``n``.
-
-    Several actors on one machine must not each start one thread per core: on 2 cores,
-    2 actors × 2 threads per library only thrash. ``None`` leaves the defaults.
-    """
-    if not n:
-        return
-    import sys
-
-    import cv2
-
-    cv2.setNumThreads(n)
-    try:
-        import numba
-
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    except ImportError:
-        pass
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(n)
-
-
 class Decompose(Stage):
     """Run the agent (policy + tools + curator in the loop) on each decoded image."""
 
     name = "decompose"
-    resources = StageResources(batch_size=2, num_cpus=1.0)
-    reads = ("sample_id", "image", "reasons")
+    # CPU work (matting, classical inpainting): up to 16 one-CPU actors as inputs queue
+    resources = StageResources(batch_size=2, min_actors=1, max_actors=16, num_cpus=1.0)
+    reads = ("sample_id", "image", "reasons", "saliency")
     writes = ("status", "reasons", "trace", "verdict", "layers")
+    drops = ("saliency",)  # the segment stage's map: the agent's, nobody else's
     sizes_fused_pool = True  # the model-backed stage: a fused pool gets its resources
 
     def __init__(
@@ -127,7 +109,12 @@ class Decompose(Stage):
         if self.decomposer == "identity":  # one layer: the photo is the background
             row["layers"] = pickle.dumps(PackedStack(row["image"], []), protocol=5)
             return row
-        result = self.agent.run(to_float(row["image"]), sample_id=str(row["sample_id"]))
+        saliency = row.get("saliency")
+        if saliency is None or not np.asarray(saliency).size:  # no segment stage (or a bad map)
+            saliency = None
+        result = self.agent.run(
+            to_float(row["image"]), sample_id=str(row["sample_id"]), saliency=saliency
+        )
         row["trace"] = json.dumps(result.trace, default=str)
         row["verdict"] = json.dumps(result.verdict.to_json() if result.verdict else None)
         if result.stack is None:
@@ -138,6 +125,7 @@ class Decompose(Stage):
         return row
 
     def finish_row(self, row: Row) -> Row:
+        row.pop("saliency", None)
         row.setdefault("trace", "[]")
         row.setdefault("verdict", "null")
         row.setdefault("layers", b"")
@@ -151,7 +139,7 @@ class Curate(Stage):
     """Final verdict on the quantised stack as it will be written (plus the VLM, if on)."""
 
     name = "curate"
-    resources = StageResources(batch_size=8, num_cpus=0.25)
+    resources = StageResources(batch_size=8, min_actors=1, max_actors=8, num_cpus=0.25)
     reads = ("image", "layers", "reasons")
     writes = ("status", "reasons", "scores")
 
@@ -212,8 +200,8 @@ class Curate(Stage):
 class ToRows(Stage):
     """Encode each row as a schema-v2 layer table row (PNG layers); drop the arrays."""
 
-    name = "to_rows"
-    resources = StageResources(batch_size=8, num_cpus=0.25)
+    name = "to_rows"  # PNG encoding: light, scales out with the backlog
+    resources = StageResources(batch_size=8, min_actors=1, max_actors=8, num_cpus=0.25)
     reads = (
         "sample_id",
         "source_uri",
@@ -290,7 +278,7 @@ class WriteParts(Stage):
 
     name = "write"
     # batch = rows per Parquet part: 128 rows of 1024-px layers ≈ 250 MB in one writer
-    resources = StageResources(batch_size=128, num_cpus=0.25)
+    resources = StageResources(batch_size=128, min_actors=1, max_actors=2, num_cpus=0.25)
     reads = ("row", "sample_id", "source_uri", "status", "n")
     writes = tuple(f"n_{s}" for s in STATUSES)
     drops = ("row", "image", "layers", "image_bytes", "trace", "verdict", "sample_id", "path")
@@ -350,5 +338,5 @@ class WriteParts(Stage):
         return f"{self.run_id}-{part_name(keys)}"
 
 
-STAGES: tuple[type[Stage], ...] = (ReadDecode, Decompose, Curate, ToRows, WriteParts)
+STAGES: tuple[type[Stage], ...] = (ReadDecode, Segment, Decompose, Curate, ToRows, WriteParts)
 STAGE_ORDER: tuple[str, ...] = tuple(stage.name for stage in STAGES)

@@ -116,6 +116,7 @@ class AgentState:
 
     image: np.ndarray
     sample_id: str = ""
+    saliency: np.ndarray | None = None  # the prior's map of ``image``, precomputed by ADD
     candidates: list[Any] = field(default_factory=list)  # segment's MaskCandidate list
     chosen: list[int] = field(default_factory=list)  # candidate indices, back to front
     grow_px: dict[int, int] = field(default_factory=dict)  # per chosen candidate
@@ -204,8 +205,12 @@ class Agent:
     def setup(self) -> None:
         self.toolbox.setup()
 
-    def run(self, image: np.ndarray, sample_id: str = "") -> AgentResult:
-        state = AgentState(image=image, sample_id=sample_id)
+    def run(
+        self, image: np.ndarray, sample_id: str = "", saliency: np.ndarray | None = None
+    ) -> AgentResult:
+        """Decompose ``image``; ``saliency`` (the salient prior's 320×320 fused map of it,
+        from a batched model stage) saves the segmenter's network pass."""
+        state = AgentState(image=image, sample_id=sample_id, saliency=saliency)
         self.policy.reset(state)
         max_steps = self.config.llm.max_steps if self.config.policy == "llm" else 64
         steps = 0
@@ -278,7 +283,7 @@ class Agent:
             state.finished = True
             return {"finished": True}
         if name == "segment":
-            out = self.toolbox.segment(state.image, call.params, args)
+            out = self.toolbox.segment(state.image, call.params, args, state.saliency)
             state.candidates = list(out.candidates)
             state.chosen, state.mattes, state.shadows, state.inpainted = [], {}, {}, None
             state.matte_cache = {}

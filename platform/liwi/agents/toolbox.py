@@ -124,10 +124,17 @@ class Toolbox:
         return {**base, **(params or {})}
 
     # -- the four tools --------------------------------------------------------------
-    def segment(self, image: np.ndarray, params: dict[str, Any], args: dict[str, Any]) -> Any:
+    def segment(
+        self,
+        image: np.ndarray,
+        params: dict[str, Any],
+        args: dict[str, Any],
+        saliency: np.ndarray | None = None,
+    ) -> Any:
+        """``saliency``: the prior's precomputed map of ``image`` (used by prior segmenters)."""
         from liwi.tools.segment import SegmentInput
 
-        inputs = SegmentInput(image=image, box=args.get("box"))
+        inputs = SegmentInput(image=image, box=args.get("box"), saliency=saliency)
         return self.tool("segment")(inputs, self._params("segment", None, params))
 
     def refine_alpha(

@@ -5,7 +5,10 @@
 1. resize the RGB image to 320² (bilinear) and normalise with ImageNet mean/std, the way
    the U²-Net weights were trained;
 2. run the network (onnxruntime on CPU; the same ONNX graph converted to torch with
-   ``onnx2torch`` when a CUDA device is asked for) and take its fused side output d0;
+   ``onnx2torch`` when a CUDA device is asked for) and take its fused side output d0.
+   :meth:`SalientPrior.fused_maps` runs many images at once: our torch trunk
+   (:class:`~liwi.model.u2layernet.U2Trunk`) on a stacked batch, or onnxruntime one
+   image at a time (the pinned ONNX graph has a fixed batch of 1);
 3. min-max normalise that map, stretch its contrast (``(a − low) / (high − low)``,
    clipped), resize it back to the input size and sharpen its edges with a guided filter
    steered by the full-resolution photo (:func:`liwi.priors.refine.guided_filter`).
@@ -21,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from liwi.devices import resolve_device
 from liwi.priors.refine import guided_filter, resize_map
 
 # Side the U²-Net family was trained at; inputs are resized to INPUT_SIZE².
@@ -49,10 +53,13 @@ class SalientPrior:
         self.weight = weight or weights.DEFAULT_WEIGHT
         self.path = weights.resolve(self.weight)
         self.licence = weights.licence_of(self.weight)
-        self.device = device or "cpu"
+        # None: cpu (callers that pass nothing keep ONNX on the CPU); "auto": the GPUs Ray
+        # gave this worker (liwi.devices); anything else as given
+        self.device = "cpu" if device is None else resolve_device(device)
         self._threads = threads
         self._session: Any = None
         self._torch_net: Any = None
+        self._torch_trunk: Any = None
 
     # -- backends ---------------------------------------------------------------------
     def _run_onnx(self, x: np.ndarray) -> np.ndarray:
@@ -88,11 +95,58 @@ class SalientPrior:
         maps = list(out) if isinstance(out, list | tuple) else [out]
         return torch.cat([m.float() for m in maps], dim=1).cpu().numpy()
 
+    def _trunk(self) -> Any:
+        """Our torch U²-Net trunk holding this weight (batched; no onnx2torch graph)."""
+        if self._torch_trunk is None:
+            from liwi.model.u2layernet import TRUNKS, U2Trunk, load_trunk_weights
+
+            name = self.weight.rstrip("/").rsplit("/", 1)[-1].removesuffix(".onnx")
+            if name not in TRUNKS:
+                raise ValueError(
+                    f"no torch trunk for weight {self.weight!r} (known: {list(TRUNKS)})"
+                )
+            trunk = U2Trunk(name)
+            load_trunk_weights(trunk, str(self.path))
+            self._torch_trunk = trunk.eval().to(self.device)
+        return self._torch_trunk
+
+    def _run_trunk(self, small: np.ndarray) -> np.ndarray:
+        """B×320×320×3 resized images → B×320×320 fused maps, one forward pass.
+
+        TF32 convolutions are off (they drift ~1e-3 from the ONNX graph on recent GPUs);
+        the network is tiny, so full float32 costs little.
+        """
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(small.transpose(0, 3, 1, 2)))
+        with torch.inference_mode(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+            out = self._trunk()(x.to(self.device))  # normalises with the same mean/std
+        return out[:, 0].float().cpu().numpy()
+
     # -- public -----------------------------------------------------------------------
+    def small(self, image: np.ndarray) -> np.ndarray:
+        """H×W×3 float in [0, 1] → the 320×320×3 float32 image the network sees."""
+        return resize_map(np.asarray(image, np.float32), (INPUT_SIZE, INPUT_SIZE))
+
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """H×W×3 float in [0, 1] → 1×3×320×320 normalised network input."""
-        small = resize_map(np.asarray(image, np.float32), (INPUT_SIZE, INPUT_SIZE))
+        small = self.small(image)
         return ((small - MEAN) / STD).transpose(2, 0, 1)[None].astype(np.float32)
+
+    def fused_maps(self, images: list[np.ndarray], backend: str = "auto") -> np.ndarray:
+        """The fused map d0 (what :meth:`alpha` reads) of each image: N×320×320 float32.
+
+        ``backend``: ``"onnx"`` runs onnxruntime per image, exactly :meth:`maps`' numbers;
+        ``"torch"`` stacks the images and runs our trunk once on :attr:`device` (equal to
+        the ONNX graph within 1e-4); ``"auto"``: torch on a GPU, ONNX on a CPU.
+        """
+        if backend == "auto":
+            backend = "torch" if self.device.startswith("cuda") else "onnx"
+        if backend == "onnx":
+            return np.stack([self._run_onnx(self.preprocess(im))[0, 0] for im in images])
+        if backend != "torch":
+            raise ValueError(f"backend must be auto, onnx or torch, not {backend!r}")
+        return self._run_trunk(np.stack([self.small(im) for im in images])).astype(np.float32)
 
     def maps(self, image: np.ndarray) -> np.ndarray:
         """The network's seven raw 320×320 maps (fused, then sides 1-6), probabilities.

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from liwi.devices import resolve_device
 from liwi.tools.arrays import resize
 from liwi.tools.artifacts import artifact_dir, set_torch_threads
 from liwi.tools.base import Tool, ToolError, ToolParams
@@ -77,14 +78,15 @@ class DiffusersInpainter(Tool[InpaintInput, InpaintOutput]):
     def __init__(
         self,
         model: str | None = None,
-        device: str = "cpu",
+        device: str = "auto",
         dtype: str = "float32",
         pipeline_class: str | None = None,
         cache_dir: str | None = None,
         num_threads: int | None = None,
     ) -> None:
-        """``model``: pipeline folder (local path or lake URI, required); ``device`` and
-        ``dtype`` come from the job config; ``pipeline_class``: a diffusers class name
+        """``model``: pipeline folder (local path or lake URI, required); ``device``:
+        ``"auto"`` follows the GPUs Ray gave the worker (:mod:`liwi.devices`); ``dtype``
+        comes from the job config; ``pipeline_class``: a diffusers class name
         (default: ``AutoPipelineForInpainting``); ``cache_dir``: where lake folders go."""
         super().__init__()
         self.model = model
@@ -117,6 +119,7 @@ class DiffusersInpainter(Tool[InpaintInput, InpaintOutput]):
         except Exception as exc:  # missing components, bad configs, wrong class
             raise ToolError(f"cannot load inpainting pipeline from {self.model}: {exc}") from exc
         pipe.set_progress_bar_config(disable=True)
+        self.device = resolve_device(self.device)  # the actor's GPUs, not the driver's
         self.pipe = pipe.to(self.device)
 
     def run(self, inputs: InpaintInput, params: DiffusersInpaintParams) -> InpaintOutput:

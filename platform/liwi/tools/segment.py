@@ -29,6 +29,9 @@ class SegmentInput:
     box: Box | None = None  # x0, y0, x1, y1 (exclusive), pixels of ``image``
     points: list[tuple[float, float]] = field(default_factory=list)  # (x, y) pixels
     point_labels: list[int] = field(default_factory=list)  # 1 = object, 0 = background
+    # the salient prior's fused 320×320 map of ``image``, precomputed by a batched model
+    # stage (ADD's ``segment``); None: a prior-backed segmenter runs its network itself
+    saliency: np.ndarray | None = None
 
     @property
     def has_prompt(self) -> bool:

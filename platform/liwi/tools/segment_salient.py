@@ -5,7 +5,9 @@ split into instances, nearest first), then the classical saliency + GrabCut cand
 that do not overlap them (:class:`liwi.tools.segment.ClassicalSegmenter`). The agent takes
 candidates in order and swaps in the next one when the curator rejects a layer, so the
 classical segmentation is the fallback it tries second. A box prompt keeps the prior's
-map inside the box; point prompts go to the classical tool alone.
+map inside the box; point prompts go to the classical tool alone. An input that carries
+the prior's map (``SegmentInput.saliency``, from ADD's batched ``segment`` stage) skips the
+network; the rest (stretch, resize, guided filter, instances) is the same.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
+from liwi.devices import resolve_device
 from liwi.tools.arrays import as_image
 from liwi.tools.base import Tool, ToolError, ToolParams
 from liwi.tools.segment import (
@@ -55,16 +58,16 @@ class SalientSegmenter(Tool[SegmentInput, SegmentOutput]):
     Params = SalientSegmentParams
     backend = "salient"
 
-    def __init__(self, weight: str | None = None, device: str | None = None) -> None:
+    def __init__(self, weight: str | None = None, device: str = "auto") -> None:
         super().__init__()
         self.weight = weight
-        self.device = device
+        self.device = device  # "auto": the GPUs Ray gave this worker (liwi.devices)
         self.prior = None
 
     def _setup(self) -> None:
         from liwi.priors.salient import SalientPrior
 
-        self.prior = SalientPrior(self.weight, device=self.device)
+        self.prior = SalientPrior(self.weight, device=resolve_device(self.device))
 
     @property
     def licence(self) -> str:
@@ -82,7 +85,8 @@ class SalientSegmenter(Tool[SegmentInput, SegmentOutput]):
         alpha = None
         n_prior = 0
         if not inputs.points:
-            alpha = self.prior.alpha(image)
+            maps = None if inputs.saliency is None else np.asarray(inputs.saliency)[None]
+            alpha = self.prior.alpha(image, maps=maps)
             if inputs.box is not None:
                 alpha = alpha * box_mask(alpha.shape, inputs.box)
             grow = grow_px(image.shape)

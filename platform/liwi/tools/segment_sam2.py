@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from liwi.devices import resolve_device
 from liwi.tools.arrays import as_image
 from liwi.tools.artifacts import read_artifact, set_torch_threads
 from liwi.tools.base import Tool, ToolError, ToolParams
@@ -88,7 +89,7 @@ class Sam2Segmenter(Tool[SegmentInput, SegmentOutput]):
         self,
         checkpoint: str | None = None,
         model_cfg: str = DEFAULT_CONFIG,
-        device: str = "cpu",
+        device: str = "auto",
         hydra_overrides: list[str] | None = None,
         num_threads: int | None = None,
     ) -> None:
@@ -96,7 +97,7 @@ class Sam2Segmenter(Tool[SegmentInput, SegmentOutput]):
 
         ``model_cfg``: a config name packaged with ``sam2``; ``hydra_overrides``: extra
         ``++key=value`` overrides (e.g. a smaller ``model.image_size``); ``device``: torch
-        device, chosen by the job config (never probed here).
+        device; ``"auto"`` follows the GPUs Ray gave the worker (:mod:`liwi.devices`).
         """
         super().__init__()
         self.checkpoint = checkpoint
@@ -126,6 +127,7 @@ class Sam2Segmenter(Tool[SegmentInput, SegmentOutput]):
         except Exception as exc:  # unknown config names, bad overrides
             raise ToolError(f"cannot build SAM 2 from {self.model_cfg!r}: {exc}") from exc
         load_state_dict_strict(model, blob, str(self.checkpoint))
+        self.device = resolve_device(self.device)  # the actor's GPUs, not the driver's
         self.model = model.to(self.device).eval()
 
     def _image_predictor(self) -> Any:

@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import Field
 
 from liwi.chat import ChatError, completions_url, png_data_url, post_chat
+from liwi.devices import resolve_device
 from liwi.tools.arrays import as_image, resize, scale_for
 from liwi.tools.artifacts import artifact_dir, set_torch_threads
 from liwi.tools.base import Tool, ToolError, ToolParams
@@ -73,7 +74,7 @@ class ClipVerifier(Tool[VerifyInput, VerifyOutput]):
     def __init__(
         self,
         model: str | None = None,
-        device: str = "cpu",
+        device: str = "auto",
         cache_dir: str | None = None,
         num_threads: int | None = None,
     ) -> None:
@@ -98,6 +99,7 @@ class ClipVerifier(Tool[VerifyInput, VerifyOutput]):
             model = AutoModel.from_pretrained(str(folder), local_files_only=True)
         except Exception as exc:  # missing files, unknown architecture
             raise ToolError(f"cannot load verify model from {self.model_uri}: {exc}") from exc
+        self.device = resolve_device(self.device)  # the actor's GPUs, not the driver's
         self.model = model.to(self.device).eval()
 
     def run(self, inputs: VerifyInput, params: ClipVerifyParams) -> VerifyOutput:
