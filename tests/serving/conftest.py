@@ -148,7 +148,9 @@ def server(session_dir, tiny_checkpoint) -> Server:
         "--num-cpus", "4",
     ]  # fmt: skip
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready([base, base + "/queue", base + "/timeout"], proc, log, START_TIMEOUT_S)

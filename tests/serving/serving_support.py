@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
+import os
 import signal
 import socket
 import subprocess
@@ -115,12 +117,16 @@ def tail(path: Path, n: int = 60) -> str:
 
 
 def stop_by_pid(proc: subprocess.Popen) -> None:
-    """SIGINT (Ctrl-C: Serve and Ray shut down), then SIGKILL if it hangs."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+    """SIGINT (Ctrl-C: Serve and Ray shut down), then SIGKILL if it hangs; then SIGKILL what
+    is left of its process group (started with ``start_new_session=True``): Ray's dashboard
+    and runtime-env agents can outlive a driver that was interrupted alone, as a terminal's
+    Ctrl-C (which signals the whole foreground group) would not leave them."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # only the group this test's server leads

@@ -42,7 +42,9 @@ def test_liwi_serve_with_the_shipped_model(tmp_path):
     env.pop("LIWI_API_KEY", None)
     cmd = [sys.executable, "-m", "liwi.cli", "serve", "--port", str(port)]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready([url], proc, log, 300)
