@@ -203,14 +203,11 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> Path:
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(cfg.seed)
-    budget = Budget(
-        cfg.steps, cfg.max_minutes, cfg.lr, cfg.batch_size, cfg.grad_clip, cfg.val_every
-    )
     result = run_budgeted(
         model,
         opt,
         cfg.loss,
-        budget,
+        Budget.of(cfg),
         len(train["image"]),
         lambda idx: make_batch(train, idx, cfg, rng, True, model.config.train_trunk),
         lambda: _val(model, val, cfg),

@@ -105,14 +105,11 @@ def run(cfg: TrainLocalConfig, progress: bool = True) -> Path:
     opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    budget = Budget(
-        cfg.steps, cfg.max_minutes, cfg.lr, cfg.batch_size, cfg.grad_clip, cfg.val_every
-    )
     result = run_budgeted(
         model,
         opt,
         cfg.loss,
-        budget,
+        Budget.of(cfg),
         len(ds),
         lambda idx: collate([ds[i] for i in idx]),
         lambda: _val_losses(model, val, cfg),

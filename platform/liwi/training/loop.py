@@ -30,6 +30,11 @@ class Budget:
     grad_clip: float  # max global gradient norm
     val_every: int  # steps between validations
 
+    @classmethod
+    def of(cls, cfg: Any) -> Budget:
+        """The budget fields of a trainer's config (same names on every trainer)."""
+        return cls(cfg.steps, cfg.max_minutes, cfg.lr, cfg.batch_size, cfg.grad_clip, cfg.val_every)
+
 
 @dataclass
 class LoopResult:
