@@ -155,14 +155,21 @@ def _open_checked(data: bytes, max_pixels: int) -> Image.Image:
     return img
 
 
+_WIDE_MODES = ("I;16", "I;16B", "I;16L", "I")  # integer modes wider than 8 bit
+
+
+def _has_alpha(img: Image.Image) -> bool:
+    return img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+
+
 def pil_to_rgb(img: Image.Image) -> np.ndarray:
     """Any Pillow mode → float32 H×W×3 sRGB (alpha composited on white, 16-bit scaled)."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if img.mode in _WIDE_MODES:
         arr = np.asarray(img, dtype=np.float32)
         peak = 65535.0 if arr.max() > 255 else 255.0
         grey = np.clip(arr / peak, 0.0, 1.0)
         return np.repeat(grey[..., None], 3, axis=2)
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+    if _has_alpha(img):
         rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
         a = rgba[..., 3:4]
         return rgba[..., :3] * a + (1.0 - a)
@@ -188,8 +195,7 @@ def decode_rgb8_sized(
     """``to_uint8(decode_rgb(…))`` and the source's (width, height) after EXIF rotation,
     from one decode; 8-bit photos without alpha (most uploads) skip floats entirely."""
     img, size = open_image_sized(data, max_pixels=max_pixels, work_pixels=work_pixels)
-    has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F") or has_alpha:
+    if img.mode in _WIDE_MODES or img.mode == "F" or _has_alpha(img):
         return to_uint8(pil_to_rgb(img)), size
     return np.asarray(img.convert("RGB"), dtype=np.uint8), size
 

@@ -111,8 +111,8 @@ def crop_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     return (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
-def pack_layer(layer: Layer, obj: ObjectLayer | None = None) -> PackedLayer:
-    """One flattened layer → its cropped 8-bit form (``obj``: the shadow's object).
+def pack_layer(layer: Layer) -> PackedLayer:
+    """One flattened layer → its cropped 8-bit form.
 
     Only the box is quantised: a pixel is visible in 8 bit exactly when its float alpha is
     ≥ 0.5/255 (``_u8`` rounds), so the float box holds every visible 8-bit pixel.
@@ -124,7 +124,7 @@ def pack_layer(layer: Layer, obj: ObjectLayer | None = None) -> PackedLayer:
     x0, y0, x1, y1 = crop_box(layer.rgba[..., 3] >= VISIBLE_ALPHA)
     box = (slice(y0, y1), slice(x0, x1))
     if layer.kind == "shadow":
-        s8 = _u8(_attenuation(layer.rgba[box]))  # the layer is obj.shadow: S = 1 − a + a·rgb
+        s8 = _u8(_attenuation(layer.rgba[box]))  # S = 1 − a + a·rgb of the multiply layer
         if (s8[..., 0] == s8[..., 1]).all() and (s8[..., 0] == s8[..., 2]).all():
             pixels, visible = s8[..., 0], s8[..., 0] < 255
         else:
@@ -149,10 +149,7 @@ def _attenuation(rgba: np.ndarray) -> np.ndarray:
 
 def pack(stack: LayerStack) -> PackedStack:
     """The stack's layers, back to front, cropped and 8-bit, with its manifest."""
-    layers = [
-        pack_layer(layer, stack.objects[layer.object_index] if layer.kind == "shadow" else None)
-        for layer in stack.layers()
-    ]
+    layers = [pack_layer(layer) for layer in stack.layers()]
     manifest = stack.manifest()
     manifest["layers"] = [p.entry() for p in layers]
     h, w = stack.size
