@@ -58,6 +58,7 @@ REGION_GROW_FRAC = 0.03
 # inpainted at most HOLE_FILL_SIDE px on the long side.
 HOLE_ALPHA = 0.05
 HOLE_GROW_PX = 2
+HOLE_FILL_SIDE = 640
 # The floor under an opaque object (alpha > UNDER_ALPHA) is in its shadow; the network sees
 # only what is visible, so the shadow there is filled from around the object (Gaussian
 # weights, sigma UNDER_FILL_SIGMA × the long side) at most UNDER_FILL_SIDE px on the long side
@@ -66,7 +67,6 @@ HOLE_GROW_PX = 2
 UNDER_ALPHA = 0.98
 UNDER_FILL_SIDE = 160
 UNDER_FILL_SIGMA = 0.12
-HOLE_FILL_SIDE = 640
 
 
 class PredictorError(ValueError):

@@ -2,8 +2,8 @@
 
 A batch is ``dict[str, np.ndarray]`` (Ray Data's "numpy" format), one entry per row. A
 stage declares, once, in its class: its ``name``, the default ``resources`` it runs with
-(batch size, pool size range, CPUs, GPUs), the columns it ``reads``, ``writes`` and ``drops``, and
-the row statuses it ``handles``. The same class runs in a plain loop (:func:`run_loop`) and
+(batch size, pool size range, CPUs, GPUs), the columns it ``reads``, ``writes`` and
+``drops``, and the row statuses it ``handles``. The same class runs in a plain loop (:func:`run_loop`) and
 as a Ray Data actor (:mod:`liwi.add.ray_adapter`). Each stage
 
 * loads heavy things once in ``setup()`` (lazily, on first call if nobody called it);

@@ -4,8 +4,9 @@
 max_size=…), num_cpus=…, num_gpus=…, batch_size=…)``: an autoscaling actor pool (the
 Ray ≥ 2.51 form; ``concurrency=(min, max)`` is deprecated and warns). A fractional
 ``num_gpus`` puts several actors of a small model on one GPU; each actor derives its torch
-device from the GPUs Ray gave it (:func:`liwi.devices.actor_device`). Resources come from the stage's declaration or the job config, never from
-probing the driver. How Ray is reached (:func:`ray_init_kwargs`):
+device from the GPUs Ray gave it (:func:`liwi.devices.actor_device`). Resources come from
+the stage's declaration or the job config, never from probing the driver. How Ray is
+reached (:func:`ray_init_kwargs`):
 
 * ``ray.address`` set (``auto``, ``host:port``, ``ray://…``): join that cluster;
 * else ``RAY_ADDRESS`` set (a Ray job supervisor sets it for its entrypoint): join it;
