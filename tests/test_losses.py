@@ -49,6 +49,7 @@ TERMS = {
     "alpha_iou": "alpha",
     "shadow_attenuation": "shadow",
     "shadow_background": "background",
+    "shadow_iou": "shadow",
 }
 
 
@@ -77,6 +78,8 @@ def test_compute_losses_total_zero_when_perfect_and_weights_switch_terms():
     assert float(full["total"]) > 0
     off = compute_losses(bad, target, LossConfig.ablation(shadow_guided=False))
     assert "shadow_background" not in off and "shadow_attenuation" not in off
+    assert "shadow_iou" not in full  # off by default (the shipped stages trained without it)
+    assert "shadow_iou" in compute_losses(bad, target, LossConfig(shadow_iou=1.0))
     assert float(off["total"]) < float(full["total"])
     no_deg = LossConfig.ablation(degradation=False)
     assert "degradation_restoration" not in compute_losses(bad, target, no_deg)
@@ -110,3 +113,15 @@ def test_alpha_iou_punishes_the_empty_matte_and_spurious_alpha():
     nothing = dict(target, alpha=torch.zeros_like(target["alpha"]))
     assert float(losses.alpha_iou(empty, nothing)) == pytest.approx(0.0)
     assert float(losses.alpha_iou(pred, nothing)) == pytest.approx(float(pred["alpha"].mean()))
+
+
+def test_shadow_iou_scores_extent_not_pixel_count():
+    pred, target = perfect_pair()
+    assert (target["shadow"] < 0.9).any(), "the procedural scene casts a shadow"
+    none = dict(pred, shadow=torch.ones_like(pred["shadow"]))
+    assert float(losses.shadow_iou(none, target)) == pytest.approx(1.0)
+    # half the shadow's darkening everywhere costs about half, however few pixels it covers
+    half = dict(pred, shadow=1.0 - 0.5 * (1.0 - target["shadow"]))
+    assert float(losses.shadow_iou(half, target)) == pytest.approx(0.5, abs=1e-3)
+    lit = dict(target, shadow=torch.ones_like(target["shadow"]))
+    assert float(losses.shadow_iou(none, lit)) == pytest.approx(0.0)

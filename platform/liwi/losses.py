@@ -36,6 +36,11 @@ class LossConfig(BaseModel):
     alpha_iou: float = Field(1.0, ge=0)
     shadow_attenuation: float = Field(1.0, ge=0)  # shadow-guided: explicit attenuation S
     shadow_background: float = Field(2.0, ge=0)  # shadow-guided: shadow-free B in shadow
+    # 1 − soft IoU of the darkening 1 − S per sample: like alpha_iou for the shadow, so a
+    # small shadow weighs as much as a big one; L1 alone, mostly over shadow-free pixels,
+    # lets the network under-predict shadow extent. 0 by default (the shipped stages 1–3
+    # trained without it).
+    shadow_iou: float = Field(0.0, ge=0)
     degradation_restoration: float = Field(1.0, ge=0)  # clean α/F from degraded inputs
 
     @classmethod
@@ -43,7 +48,7 @@ class LossConfig(BaseModel):
         """The default weights with the two LiWi objectives switched on or off."""
         off: dict[str, float] = {}
         if not shadow_guided:
-            off |= {"shadow_attenuation": 0.0, "shadow_background": 0.0}
+            off |= {"shadow_attenuation": 0.0, "shadow_background": 0.0, "shadow_iou": 0.0}
         if not degradation:
             off |= {"degradation_restoration": 0.0}
         return cls(**off)
@@ -155,9 +160,23 @@ def degradation_restoration(pred, target, sample_weight=None):
 
 def alpha_iou(pred, target, sample_weight=None):
     """Mean over samples of 1 − Σmin(α, α̂)/Σmax(α, α̂); empty targets score mean(α̂)."""
+    return _soft_iou_loss(pred["alpha"], target["alpha"], sample_weight)
+
+
+def shadow_iou(pred, target, sample_weight=None):
+    """Shadow-guided: 1 − soft IoU of the darkening 1 − mean(S) per sample; shadow-free
+    targets score the mean predicted darkening."""
+    dark_p = 1.0 - pred["shadow"].mean(dim=1, keepdim=True)
+    dark_t = 1.0 - target["shadow"].mean(dim=1, keepdim=True)
+    return _soft_iou_loss(dark_p.clamp_min(0.0), dark_t.clamp_min(0.0), sample_weight)
+
+
+def _soft_iou_loss(pred_map, target_map, sample_weight=None):
+    """Mean over samples of 1 − Σmin/Σmax of two non-negative maps; a (near) empty target
+    scores the prediction's mean instead (anything predicted there is spurious)."""
     import torch
 
-    p, t = pred["alpha"].flatten(1), target["alpha"].flatten(1)
+    p, t = pred_map.flatten(1), target_map.flatten(1)
     inter = torch.minimum(p, t).sum(1)
     union = torch.maximum(p, t).sum(1)
     has_object = t.sum(1) > 1e-3
@@ -179,6 +198,7 @@ CLEAN_TERMS = {
     "alpha_iou": alpha_iou,
     "shadow_attenuation": shadow_attenuation,
     "shadow_background": shadow_background,
+    "shadow_iou": shadow_iou,
 }
 
 
