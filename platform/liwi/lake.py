@@ -138,35 +138,6 @@ def _hidden(name: str) -> bool:
     return name.startswith(".") or ".tmp-" in name
 
 
-def _walk_local(root: str, recursive: bool, keep: Callable[[str, str], bool]) -> list[Entry]:
-    """Walk a local folder without following symbolic links to folders."""
-    real_root = os.path.realpath(root)
-    if not os.path.isdir(real_root):
-        raise LakeError(f"lake not found: {root}")
-    out: list[Entry] = []
-    folders = [root]
-    while folders:
-        folder = folders.pop()
-        try:
-            with os.scandir(folder) as it:
-                found = list(it)
-        except OSError as exc:
-            raise LakeError(f"cannot list {folder}: {exc}") from exc
-        for e in found:
-            if _hidden(e.name):
-                continue
-            if e.is_dir(follow_symlinks=False):
-                if recursive:
-                    folders.append(e.path)
-                continue
-            if not keep(e.path, e.name):
-                continue
-            entry = _local_entry(e, real_root)
-            if entry is not None:
-                out.append(entry)
-    return out
-
-
 def _local_entry(e: os.DirEntry[str], real_root: str) -> Entry | None:
     """The entry of a file or link; ``None`` for a link to a folder (never followed)."""
     if not e.is_symlink():
@@ -276,7 +247,7 @@ class Lake:
         """
         keep = _entry_filter(extensions, exclude)
         if self.scheme == "file":
-            entries = _walk_local(self.root, recursive, keep)
+            entries = list(_iter_local(self.root, keep, recursive))
         else:
             entries = self._list_remote(recursive, keep)
         return sorted(entries, key=lambda e: e.path)
@@ -429,9 +400,11 @@ class Lake:
             yield p, self.read_bytes(p)
 
 
-def _iter_local(root: str, keep: Callable[[str, str], bool]) -> Iterator[Entry]:
-    """Depth-first walk of a local folder, names sorted per folder, links to folders not
-    followed (as :func:`_walk_local`), one folder in memory at a time."""
+def _iter_local(
+    root: str, keep: Callable[[str, str], bool], recursive: bool = True
+) -> Iterator[Entry]:
+    """Depth-first walk of a local folder, names sorted per folder, symbolic links to
+    folders never followed, one folder in memory at a time."""
     real_root = os.path.realpath(root)
     if not os.path.isdir(real_root):
         raise LakeError(f"lake not found: {root}")
@@ -448,7 +421,8 @@ def _iter_local(root: str, keep: Callable[[str, str], bool]) -> Iterator[Entry]:
             if _hidden(e.name):
                 continue
             if e.is_dir(follow_symlinks=False):
-                subfolders.append(e.path)
+                if recursive:
+                    subfolders.append(e.path)
             elif keep(e.path, e.name) and (entry := _local_entry(e, real_root)) is not None:
                 yield entry
         stack.extend(reversed(subfolders))  # files of a folder first, then its folders
@@ -459,13 +433,13 @@ def s3_client(opts: S3Options) -> object:
     import boto3
 
     endpoint = opts.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
-    region = (
-        opts.region
-        or os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
-        or "us-east-1"
-    )
-    return boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=region)
+    return boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=_region(opts))
+
+
+def _region(opts: S3Options) -> str:
+    """The S3 region: the lake's option, else the AWS environment, else us-east-1."""
+    env = os.environ
+    return opts.region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
 def s3_filesystem(opts: S3Options) -> pafs.S3FileSystem:
@@ -474,10 +448,7 @@ def s3_filesystem(opts: S3Options) -> pafs.S3FileSystem:
 
     endpoint = opts.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
     kwargs: dict[str, object] = {
-        "region": opts.region
-        or os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
-        or "us-east-1",
+        "region": _region(opts),
         "allow_bucket_creation": opts.allow_bucket_creation,
     }
     if endpoint:
