@@ -54,12 +54,18 @@ def evaluate(predictor, rows, max_merges: int = 5) -> dict:
     # degradation-restoration objective trains for), and the degraded prompt itself
     prompted = {"alpha_soft_iou": [], "rgb_l1": [], "prompt_alpha_soft_iou": []}
 
+    from liwi.decomposers import AddDecomposer
+
+    takes_masks = not isinstance(predictor, AddDecomposer)
+
     def extras(gt, image, preds) -> None:
         pred = preds["model"]
         gt_top = gt.objects[-1].rgba
         got = pred.objects[-1].rgba if pred.objects else np.zeros_like(gt_top)
         top["alpha_soft_iou"].append(soft_iou(got, gt_top) if pred.objects else 0.0)
         top["rgb_l1"].append(rgb_l1(got, gt_top))
+        if not takes_masks:  # the ADD chain picks its own objects: no prompted score
+            return
         rng = np.random.default_rng(len(prompted["alpha_soft_iou"]))  # same draws every model
         rough = degrade_mask(gt.objects[-1].alpha, DEGRADE_MAX_PX, rng)
         fixed = predictor.decompose(image, prompt=Prompt(mask=rough), max_layers=2)
