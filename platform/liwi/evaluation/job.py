@@ -7,7 +7,7 @@ many layers as the ground truth has, and is scored with :mod:`liwi.metrics`:
   0–``max_merges`` allowed merges, per number of layers (2 / 3) and overall;
 * shadow — attenuation L1, shadow-region IoU, background L1 inside the shadow region;
 * foreground segmentation — the union of the predicted object alphas against the
-  ground-truth foreground (maxFβ, weighted Fβ, MAE, S-measure, E-measure, HCE).
+  ground-truth foreground (soft IoU, maxFβ, weighted Fβ, MAE, S-measure, E-measure, HCE).
 
 Rows whose ``scores`` hold ``mask_only`` (e.g. DIS-5K, where only a mask is known) count
 for foreground segmentation only. The report (Markdown + JSON + PNG charts) goes to

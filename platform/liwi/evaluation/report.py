@@ -9,7 +9,7 @@ from typing import Any
 
 from liwi.metrics.shadow import SHADOW_KEYS
 
-FG_KEYS = ("max_f", "weighted_f", "mae", "s_measure", "max_e", "mean_e", "hce")
+FG_KEYS = ("soft_iou", "max_f", "weighted_f", "mae", "s_measure", "max_e", "mean_e", "hce")
 
 
 def _fmt(v: Any) -> str:

@@ -37,7 +37,11 @@ def rgb_l1(pred: np.ndarray, gt: np.ndarray) -> float:
 
 def soft_iou(pred: np.ndarray, gt: np.ndarray) -> float:
     """Σ min(α, α̂) / Σ max(α, α̂) of two RGBA layers (1 when both are empty)."""
-    a, b = pred[..., 3], gt[..., 3]
+    return map_soft_iou(pred[..., 3], gt[..., 3])
+
+
+def map_soft_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Σ min / Σ max of two non-negative maps of one size (1 when both are empty)."""
     den = float(np.maximum(a, b).sum())
     if den == 0.0:
         return 1.0

@@ -3,7 +3,9 @@
 We do not re-implement these: :func:`fg_segmentation_metrics` feeds uint8 maps to the
 library's ``Fmeasure`` (maxFβ, β² = 0.3), ``WeightedFmeasure``, ``MAE``, ``Smeasure``,
 ``Emeasure`` (max and mean) and ``HumanCorrectionEffortMeasure`` (HCE, the DIS paper's
-measure of how many clicks a human needs to fix the mask; lower is better).
+measure of how many clicks a human needs to fix the mask; lower is better). Beside them,
+the mean per-image soft IoU of the soft maps (Σ min / Σ max, no binarisation): the
+"alpha soft IoU of the union foreground" the held-out rendered scenes are scored with.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ def fg_segmentation_metrics(
     """
     import py_sod_metrics as sod
 
+    from liwi.metrics.layers import map_soft_iou
+
     fm, wfm, mae, sm, em = (
         sod.Fmeasure(),
         sod.WeightedFmeasure(),
@@ -40,11 +44,12 @@ def fg_segmentation_metrics(
         sod.Emeasure(),
     )
     hce_m = sod.HumanCorrectionEffortMeasure() if hce else None
-    n = 0
+    n, soft = 0, []
     for pred, gt in zip(preds, gts, strict=True):
         p, g = _u8(pred), _u8(gt)
         if p.shape != g.shape:
             raise ValueError(f"prediction {p.shape} and ground truth {g.shape} differ in size")
+        soft.append(map_soft_iou(p.astype(np.float32), g.astype(np.float32)))
         for m in (fm, wfm, mae, sm, em):
             m.step(pred=p, gt=g)
         if hce_m is not None:
@@ -54,6 +59,7 @@ def fg_segmentation_metrics(
         raise ValueError("no prediction/ground-truth pairs")
     em_res = em.get_results()["em"]
     out = {
+        "soft_iou": float(np.mean(soft)),
         "max_f": float(np.max(fm.get_results()["fm"]["curve"])),
         "weighted_f": float(wfm.get_results()["wfm"]),
         "mae": float(mae.get_results()["mae"]),
