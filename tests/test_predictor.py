@@ -98,9 +98,13 @@ def test_uris_path_folder_file_uri_and_missing(ckpt):
         Predictor.from_uri("/no/such/model.pt")
 
 
-def test_mlflow_uri_resolves_a_logged_checkpoint(ckpt, tmp_path):
-    mlflow = pytest.importorskip("mlflow")
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+def test_mlflow_uri_resolves_a_logged_checkpoint(ckpt, tmp_path, monkeypatch):
+    import mlflow
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    # through the environment, and no process-wide URI left behind for later tests
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", None)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     exp = mlflow.create_experiment("t", artifact_location=(tmp_path / "art").as_uri())
     mlflow.set_experiment(experiment_id=exp)
     with mlflow.start_run() as run:
