@@ -34,6 +34,7 @@ TOOLS: dict[str, dict[str, str]] = {
     },
     "extract_shadow": {
         "classical": "liwi.tools.shadow:ShadowExtractor",
+        "model": "liwi.tools.shadow_model:ModelShadowExtractor",
     },
     "verify": {  # optional, off by default: needs a model folder or an endpoint
         "clip": "liwi.tools.verify:ClipVerifier",
