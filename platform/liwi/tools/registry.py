@@ -34,7 +34,8 @@ TOOLS: dict[str, dict[str, str]] = {
     },
     "extract_shadow": {
         "classical": "liwi.tools.shadow:ShadowExtractor",
-        "model": "liwi.tools.shadow_model:ModelShadowExtractor",
+        # wraps the predictor, so it lives with the agents (room 2), not among the tools
+        "model": "liwi.agents.shadow_tool:ModelShadowExtractor",
     },
     "verify": {  # optional, off by default: needs a model folder or an endpoint
         "clip": "liwi.tools.verify:ClipVerifier",

@@ -1,5 +1,8 @@
 """``extract_shadow`` by the decomposition network: the shadow it predicts for the object.
 
+A tool backend that wraps the predictor, so it sits with the agents (room 2 of the import
+layering), registered by name in :mod:`liwi.tools.registry` like every backend.
+
 The classical extractor (:mod:`liwi.tools.shadow`) finds a shadow from evidence in the
 photo (darker than the lit surround, same hue, attached below the object); on the held-out
 320-px synthetic split it finds 15 % of the true shadow (recall), IoU 0.12. This backend asks

@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from tools.synthetic import shadow_scene
+from tools.test_shadow import removed
 
 from liwi.tools.base import ToolError
 from liwi.tools.registry import get_tool
 from liwi.tools.shadow import ShadowInput
-
-from .synthetic import shadow_scene
-from .test_shadow import removed
 
 
 @pytest.fixture(scope="module")
