@@ -18,9 +18,14 @@ import numpy as np
 from pydantic import Field
 
 from liwi.devices import resolve_device
-from liwi.tools.arrays import as_image, as_mask
-from liwi.tools.base import Tool, ToolError, ToolParams
-from liwi.tools.shadow import ShadowExtractor, ShadowInput, ShadowOutput, no_shadow
+from liwi.tools.base import Tool, ToolParams
+from liwi.tools.shadow import (
+    ShadowExtractor,
+    ShadowInput,
+    ShadowOutput,
+    checked_input,
+    no_shadow,
+)
 
 
 class ModelShadowParams(ToolParams):
@@ -61,21 +66,11 @@ class ModelShadowExtractor(Tool[ShadowInput, ShadowOutput]):
     def run(self, inputs: ShadowInput, params: ModelShadowParams) -> ShadowOutput:
         from liwi.model.prompts import Prompt
 
-        image = as_image(inputs.image)
-        h, w = image.shape[:2]
-        alpha = as_mask(inputs.alpha, (h, w), "alpha")
-        bg0 = as_image(inputs.background, "background")
-        if bg0.shape != image.shape:
-            raise ToolError(f"background shape {bg0.shape} does not match image {image.shape}")
-        obj = alpha > 0.5
-        if not obj.any():
-            raise ToolError("alpha is empty: no object to find a shadow for")
+        image, alpha, bg0, obj = checked_input(inputs)
         stack = self.predictor.decompose(image, prompt=Prompt(mask=alpha), max_layers=2)
         if not stack.objects:
             return no_shadow(bg0)
-        grey = stack.objects[-1].attenuation  # H×W(×3) S of the peeled object
-        s = np.asarray(grey, np.float32)
-        s = np.repeat(s[..., None], 3, axis=2) if s.ndim == 2 else s
+        s = np.asarray(stack.objects[-1].attenuation, np.float32)  # H×W×3 S of the peel
         region = (s.min(axis=2) < params.threshold) & ~obj
         if region.sum() < params.min_area * obj.sum():
             return no_shadow(bg0)

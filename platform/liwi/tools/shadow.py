@@ -100,15 +100,7 @@ class ShadowExtractor(Tool[ShadowInput, ShadowOutput]):
     backend = "classical"
 
     def run(self, inputs: ShadowInput, params: ShadowParams) -> ShadowOutput:
-        image = as_image(inputs.image)
-        h, w = image.shape[:2]
-        alpha = as_mask(inputs.alpha, (h, w), "alpha")
-        bg0 = as_image(inputs.background, "background")
-        if bg0.shape != image.shape:
-            raise ToolError(f"background shape {bg0.shape} does not match image {image.shape}")
-        obj = alpha > 0.5
-        if not obj.any():
-            raise ToolError("alpha is empty: no object to find a shadow for")
+        _, _, bg0, obj = checked_input(inputs)
         region = self.detect(bg0, obj, params)
         if region is None:
             return no_shadow(bg0)
@@ -230,6 +222,21 @@ def attached(cand: np.ndarray, obj: np.ndarray, params: ShadowParams, scale: flo
         if stats[i, cv2.CC_STAT_AREA] >= min_px and (comp & near).any():
             keep |= comp
     return keep
+
+
+def checked_input(inputs: ShadowInput) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(image, alpha, background B₀, object mask alpha > 0.5)`` of a valid input; a
+    :class:`ToolError` for a background of another size or an empty alpha (every backend)."""
+    image = as_image(inputs.image)
+    h, w = image.shape[:2]
+    alpha = as_mask(inputs.alpha, (h, w), "alpha")
+    bg0 = as_image(inputs.background, "background")
+    if bg0.shape != image.shape:
+        raise ToolError(f"background shape {bg0.shape} does not match image {image.shape}")
+    obj = alpha > 0.5
+    if not obj.any():
+        raise ToolError("alpha is empty: no object to find a shadow for")
+    return image, alpha, bg0, obj
 
 
 def no_shadow(bg0: np.ndarray) -> ShadowOutput:
