@@ -19,6 +19,10 @@ class ModelConfig(BaseModel):
     depth: int = Field(4, ge=1, le=7)  # number of 2× downsamplings (receptive field ~ 2^depth)
     blocks_per_level: int = Field(1, ge=1)  # residual blocks per level, encoder and decoder
     max_channels: int = Field(64, ge=8)  # cap on the width of the deepest levels
+    # width of the full-resolution level and of the heads (None = base_channels): the layers
+    # are drawn from these features, so widening them adds capacity where it costs least
+    # at depth (liwi.model.widen grows a trained network's top level, keeping its function)
+    top_channels: int | None = Field(None, ge=4)
     groups: int = Field(8, ge=1)  # GroupNorm groups (clamped to divide the width)
     resolution: int = Field(80, ge=32)  # long side the image is resized to before the net
     shadow_mode: Literal["grey", "rgb"] = "grey"  # one attenuation channel or three
@@ -29,6 +33,11 @@ class ModelConfig(BaseModel):
     @property
     def in_channels(self) -> int:
         return 3 + len(PROMPT_CHANNELS)
+
+    @property
+    def top_width(self) -> int:
+        """Channels of the full-resolution level (the features the heads read)."""
+        return self.top_channels or self.base_channels
 
     @property
     def shadow_channels(self) -> int:

@@ -30,7 +30,7 @@ class LayerHeads(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        c = cfg.base_channels
+        c = cfg.top_width
         self.cfg = cfg
         self.mix = nn.Conv2d(c + 3, c, 3, padding=1)  # sees the input image again at full res
         self.alpha = nn.Conv2d(c, 1, 1)

@@ -11,11 +11,12 @@ from liwi.model.config import ModelConfig
 
 def level_widths(cfg: ModelConfig) -> list[int]:
     """Channel width of each level, from full resolution down to the bottleneck."""
-    return [min(cfg.base_channels * 2**i, cfg.max_channels) for i in range(cfg.depth + 1)]
+    widths = [min(cfg.base_channels * 2**i, cfg.max_channels) for i in range(cfg.depth + 1)]
+    return [cfg.top_width, *widths[1:]]
 
 
 class UNet(nn.Module):
-    """Maps (B, in_channels, H, W) to (B, base_channels, H, W) features; H, W multiples of 2^depth."""
+    """Maps (B, in_channels, H, W) to (B, top_width, H, W) features; H, W multiples of 2^depth."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()

@@ -11,8 +11,10 @@ def initial_model(preset_name: str, overrides: dict[str, Any], init_from: str | 
     ``init_from`` is any model URI :func:`liwi.predictor.resolve_checkpoint` accepts (a
     path, a lake URI, ``models:/…``). The architecture then comes from that checkpoint
     and ``preset_name`` is not used; ``overrides`` still apply on top, so a fine-tune can
-    change fields that hold no weights (``resolution``). An override that changes a
-    weight shape fails the strict load with a :class:`~liwi.model.CheckpointError`.
+    change fields that hold no weights (``resolution``). A larger ``top_channels`` or
+    ``blocks_per_level`` grows the checkpoint first (:func:`liwi.model.grow.grow`: same
+    outputs at step 0); any other override that changes a weight shape fails the strict load with a
+    :class:`~liwi.model.CheckpointError`.
     """
     from liwi.model import build_model, load_checkpoint, preset
 
@@ -21,5 +23,8 @@ def initial_model(preset_name: str, overrides: dict[str, Any], init_from: str | 
     from liwi.predictor import resolve_checkpoint
 
     ckpt = load_checkpoint(resolve_checkpoint(init_from))
+    from liwi.model.grow import grow
+
+    ckpt = grow(ckpt, overrides)
     config = {**ckpt["config"], **overrides}
     return build_model(config, {**ckpt, "config": config})
