@@ -85,7 +85,9 @@ class PriorDecomposer:
                 near = cv2.dilate(near, np.ones((2 * grow + 1,) * 2, np.uint8))
                 keep = keep * near
             alpha = alpha * keep
-        objs = instances(alpha, max_layers - 1, PRIOR_MIN_AREA, PRIOR_REL_AREA, grow)
+        objs = instances(
+            alpha, max_layers - 1, PRIOR_MIN_AREA, PRIOR_REL_AREA, grow, merge_rest=True
+        )
         no_shadow = np.ones((h, w), np.float32)
         layers = [
             ObjectLayer.from_maps(

@@ -329,7 +329,7 @@ class Predictor:
         grow = grow_px(image.shape)
         if prompt is not None and prompt.box is not None:
             return self._plan_box(alpha, prompt, passes, grow)
-        objs = instances(alpha, passes, PRIOR_MIN_AREA, PRIOR_REL_AREA, grow)
+        objs = instances(alpha, passes, PRIOR_MIN_AREA, PRIOR_REL_AREA, grow, merge_rest=True)
         if not objs:  # the prior sees nothing salient: let the network look on its own
             return [(None, None)] * passes
         return [(Prompt(mask=m), m) for m in objs]

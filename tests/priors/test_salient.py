@@ -64,3 +64,19 @@ def test_instances_split_and_order_nearest_first():
     assert objs[1][20, 20] == 1.0 and objs[1][5, 95] == 0.0
     assert len(instances(a, limit=1, min_area=0.01, rel_area=0.1, grow=3)) == 1
     assert instances(np.zeros((8, 8), np.float32), 3, 0.01, 0.1, 2) == []
+
+
+def test_instances_beyond_the_limit_join_the_last_object_with_merge_rest():
+    a = np.zeros((100, 100), np.float32)
+    a[70:90, 10:30] = 1.0  # nearest
+    a[40:60, 40:60] = 1.0
+    a[5:25, 70:90] = 1.0  # farthest: beyond a limit of 2
+    dropped = instances(a, limit=2, min_area=0.01, rel_area=0.1, grow=3)
+    merged = instances(a, limit=2, min_area=0.01, rel_area=0.1, grow=3, merge_rest=True)
+    assert len(dropped) == len(merged) == 2
+    assert dropped[1][15, 80] == 0.0  # lost from the foreground
+    assert merged[1][15, 80] == 1.0 and merged[1][50, 50] == 1.0  # kept, in the last object
+    assert np.array_equal(merged[0], dropped[0])
+    assert np.isclose(sum(m.sum() for m in merged), a.sum())
+    one = instances(a, limit=1, min_area=0.01, rel_area=0.1, grow=3, merge_rest=True)
+    assert len(one) == 1 and np.isclose(one[0].sum(), a.sum())

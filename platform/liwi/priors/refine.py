@@ -107,14 +107,21 @@ def guided_filter(
 
 
 def instances(
-    alpha: np.ndarray, limit: int, min_area: float, rel_area: float, grow: int
+    alpha: np.ndarray,
+    limit: int,
+    min_area: float,
+    rel_area: float,
+    grow: int,
+    merge_rest: bool = False,
 ) -> list[np.ndarray]:
     """Split a soft alpha into at most ``limit`` objects, top (nearest) first.
 
     Connected components of ``alpha > 0.5`` covering at least ``min_area`` of the image
     and ``rel_area`` of the largest component; each keeps the soft alpha within ``grow``
     pixels of its component (the nearest component owns contested pixels). Nearest =
-    lowest bottom edge, the usual ground-plane cue in photos.
+    lowest bottom edge, the usual ground-plane cue in photos. Components beyond ``limit``
+    are dropped, or with ``merge_rest`` join the last (farthest) object, so a layer budget
+    smaller than the scene's object count loses no object from the foreground.
     """
     import cv2
 
@@ -127,11 +134,15 @@ def instances(
     largest = max(stats[i, cv2.CC_STAT_AREA] for i in comps)
     comps = [i for i in comps if stats[i, cv2.CC_STAT_AREA] >= rel_area * largest]
     bottom = {i: stats[i, cv2.CC_STAT_TOP] + stats[i, cv2.CC_STAT_HEIGHT] for i in comps}
-    comps = sorted(comps, key=lambda i: -bottom[i])[:limit]
+    comps = sorted(comps, key=lambda i: -bottom[i])
+    if not merge_rest:
+        comps = comps[:limit]
     # Each pixel goes to the nearest kept component (distance transform per component).
     dists = np.stack(
         [cv2.distanceTransform((labels != i).astype(np.uint8), cv2.DIST_L2, 5) for i in comps]
     )
-    owner = dists.argmin(axis=0)
+    owner = np.minimum(dists.argmin(axis=0), limit - 1)  # the rest belong to the last object
     near = dists.min(axis=0) <= grow
-    return [(alpha * ((owner == k) & near)).astype(np.float32) for k in range(len(comps))]
+    return [
+        (alpha * ((owner == k) & near)).astype(np.float32) for k in range(min(limit, len(comps)))
+    ]
