@@ -158,7 +158,6 @@ def test_full_resolution_path_keeps_untouched_pixels_identical(shipped):
         "image": img,
         "alpha": own,
         "shadow": shadow,
-        "color_delta": np.zeros((h, w, 3), np.float32),
         "bg_delta": rng.normal(0, 0.1, (h, w, 3)).astype(np.float32),  # change everywhere
         "background": rng.random((h, w, 3)).astype(np.float32),
     }
@@ -187,7 +186,6 @@ def test_faint_shadow_far_from_the_object_is_none_and_recomposites_exactly():
         "image": img,
         "alpha": own,
         "shadow": shadow,
-        "color_delta": np.zeros((h, w, 3), np.float32),
         "bg_delta": np.zeros((h, w, 3), np.float32),
     }
     out = assemble(raw)

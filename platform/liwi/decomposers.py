@@ -63,7 +63,7 @@ class PriorDecomposer:
     def decompose(
         self, image: Any, prompt: Prompt | None = None, max_layers: int = DEFAULT_MAX_LAYERS
     ) -> LayerStack:
-        from liwi.priors.refine import box_mask, grow_px, instances
+        from liwi.priors.refine import box_mask, edge_colours, grow_px, instances
 
         img = as_input_image(image)
         if max_layers < 1:
@@ -91,7 +91,11 @@ class PriorDecomposer:
         no_shadow = np.ones((h, w), np.float32)
         layers = [
             ObjectLayer.from_maps(
-                img, a, no_shadow, label="salient object", scores={"area": float(a.mean())}
+                edge_colours(img, a),
+                a,
+                no_shadow,
+                label="salient object",
+                scores={"area": float(a.mean())},
             )
             for a in objs
         ]

@@ -5,9 +5,10 @@ Pipeline per image:
 1. resize so the long side is the model resolution (aspect kept), pad to a multiple
    of ``2^depth`` (replicate padding; prompt channels zero-padded);
 2. run :class:`~liwi.model.network.LayerNet` — it peels the top (or prompted) object;
-3. crop the padding, upsample alpha, shadow attenuation and the colour/background
-   *deltas* to the input resolution and add them to the full-resolution input, so
-   detail outside the object is the input's own;
+3. crop the padding, upsample alpha, shadow attenuation and the background *delta* to
+   the input resolution and add it to the full-resolution input, so detail outside the
+   object is the input's own; the object's colour is estimated at full resolution
+   (:func:`liwi.priors.refine.edge_colours`);
 4. repeat on the predicted background (iterative peeling, no prompt after the first
    pass) until ``max_layers`` is reached or the peeled alpha is (almost) empty.
 
@@ -15,7 +16,7 @@ With a pretrained salient-object prior (:class:`liwi.priors.salient.SalientPrior
 default), the prior decides *what* is peeled and the network *how*: the prior's
 full-resolution alpha is split into objects (top first), each object's soft mask is the
 network's mask prompt for one pass and becomes the layer's alpha, and the network gives
-the object's decontaminated colour, its shadow and the background under it. The
+the object's shadow and the background under it. The
 background keeps the input's own pixels outside the object and shadow region
 (:func:`assemble`). A box prompt narrows the prior to the box; point prompts and
 prompts where the prior sees nothing fall back to the network alone.
@@ -269,7 +270,6 @@ class Predictor:
             low = {
                 "alpha": out["alpha"][i : i + 1, :, :nh, :nw],
                 "shadow": out["shadow"][i : i + 1, :, :nh, :nw],
-                "color_delta": out["color"][i : i + 1, :, :nh, :nw] - xi,
                 "bg_delta": out["background"][i : i + 1, :, :nh, :nw] - xi,
                 "background": out["background"][i : i + 1, :, :nh, :nw],
             }
@@ -405,7 +405,10 @@ class Predictor:
 def assemble(raw: dict, alpha: np.ndarray | None = None) -> dict:
     """Full-resolution layer maps from one pass's upsampled network output.
 
-    ``alpha`` (the prior's object alpha) replaces the network's. The background is the
+    ``alpha`` (the prior's object alpha) replaces the network's. The object's colour is
+    the input's inside the object and its nearby interior's on the soft edge
+    (:func:`liwi.priors.refine.edge_colours`: on held-out rows closer to the true colour
+    than the network's 128-px colour head). The background is the
     input's own pixels far from the object and its shadow; around them, the input plus
     the network's predicted change (the shadow lifted), fading out over
     ``REGION_GROW_FRAC`` of the long side; under the object, an inpainted fill
@@ -418,7 +421,9 @@ def assemble(raw: dict, alpha: np.ndarray | None = None) -> dict:
     own = np.clip(raw["alpha"][..., 0], 0.0, 1.0)
     a = own if alpha is None else np.clip(np.asarray(alpha, np.float32), 0.0, 1.0)
     shadow = np.clip(raw["shadow"], 0.0, 1.0)
-    color = np.clip(im + raw["color_delta"], 0.0, 1.0)
+    from liwi.priors.refine import edge_colours
+
+    color = edge_colours(im, a)
     touched = (np.maximum(a, own) > 0.02) | (shadow.min(axis=2) < 0.98)
     grow = max(2.0, REGION_GROW_FRAC * max(im.shape[:2]))
     dist = cv2.distanceTransform((~touched).astype(np.uint8), cv2.DIST_L2, 5)

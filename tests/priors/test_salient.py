@@ -80,3 +80,24 @@ def test_instances_beyond_the_limit_join_the_last_object_with_merge_rest():
     assert np.isclose(sum(m.sum() for m in merged), a.sum())
     one = instances(a, limit=1, min_area=0.01, rel_area=0.1, grow=3, merge_rest=True)
     assert len(one) == 1 and np.isclose(one[0].sum(), a.sum())
+
+
+def test_edge_colours_take_the_object_colour_on_its_soft_edge():
+    from liwi.priors.refine import edge_colours
+
+    h, w = 80, 120
+    yy, xx = np.mgrid[0:h, 0:w]
+    r = np.hypot(yy - 40, xx - 60)
+    red, blue = np.array([0.9, 0.1, 0.1], np.float32), np.array([0.1, 0.2, 0.9], np.float32)
+    for soft, worst in ((3.0, 0.05), (6.0, 0.25)):  # soft-edge width (px), largest error
+        alpha = np.clip((25 - r) / soft, 0.0, 1.0).astype(np.float32)
+        image = alpha[..., None] * red + (1 - alpha[..., None]) * blue
+        colour = edge_colours(image, alpha)
+        edge = (alpha > 0.1) & (alpha < 0.7)
+        photo_err = np.abs(image[edge] - red).mean()  # the photo there is part blue: ~0.34
+        assert np.abs(colour[edge] - red).mean() < 0.3 * photo_err
+        assert np.abs(colour[edge] - red).max() < worst
+        inside = alpha >= 0.99
+        np.testing.assert_allclose(colour[inside], image[inside], atol=1e-6)
+        far = r > 50
+        np.testing.assert_allclose(colour[far], image[far], atol=1e-6)  # nothing near: the photo

@@ -146,3 +146,44 @@ def instances(
     return [
         (alpha * ((owner == k) & near)).astype(np.float32) for k in range(min(limit, len(comps)))
     ]
+
+
+# Colour of an object's soft edge: its interior pixels (weight alpha^EXTEND_POWER) spread
+# outwards by a Gaussian of sigma EXTEND_SIGMA_FRAC × the long side, computed at most
+# EXTEND_SIDE px on the long side; the input itself where alpha ≥ EDGE_HI, the spread
+# colour where alpha ≤ EDGE_LO, linear between. Chosen on held-out synthetic rows against
+# the network's 128-px colour (top-object RGB L1, 79 clean-background rows 0.0405 → 0.0281,
+# 137 rows of the 320-px split 0.0482 → 0.0345); wider spreads (5–20 %) were worse.
+EXTEND_POWER = 8
+EXTEND_SIGMA_FRAC = 0.0125
+EXTEND_SIDE = 1024
+EDGE_LO, EDGE_HI = 0.8, 0.99
+
+
+def edge_colours(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Decontaminated H×W×3 colour of the object ``alpha`` holds in ``image``.
+
+    Inside the object the photo's own pixels are the object's; on its soft edge a pixel
+    mixes object and background, so the object's colour there is taken from the nearby
+    interior instead (a normalised convolution of the interior colours), and where no
+    interior is near, the photo's pixel is kept.
+    """
+    import cv2
+
+    img = np.asarray(image, np.float32)
+    a = np.clip(np.asarray(alpha, np.float32), 0.0, 1.0)
+    h, w = a.shape
+    scale = min(1.0, EXTEND_SIDE / max(h, w))
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    small_img, small_a = resize_map(img, size), resize_map(a, size)
+    weight = small_a**EXTEND_POWER
+    sigma = EXTEND_SIGMA_FRAC * max(size)
+    num = cv2.GaussianBlur(small_img * weight[..., None], (0, 0), sigma)
+    den = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
+    spread = np.where(den > 1e-4, num / np.maximum(den, 1e-4), small_img)
+    spread = resize_map(spread, (h, w)) if scale < 1.0 else spread
+    if scale < 1.0:  # where the spread had no support, the full-resolution pixel
+        support = resize_map(den[..., 0], (h, w))[..., None] > 1e-4
+        spread = np.where(support, spread, img)
+    t = np.clip((a - EDGE_LO) / (EDGE_HI - EDGE_LO), 0.0, 1.0)[..., None]
+    return np.clip(t * img + (1.0 - t) * spread, 0.0, 1.0).astype(np.float32)
