@@ -447,6 +447,8 @@ def shadow_under(shadow: np.ndarray, opaque: np.ndarray) -> np.ndarray:
     Pixels outside ``opaque`` are unchanged."""
     import cv2
 
+    from liwi.tools.arrays import weighted_blur
+
     if not opaque.any() or opaque.all():
         return shadow
     h, w = opaque.shape
@@ -455,9 +457,7 @@ def shadow_under(shadow: np.ndarray, opaque: np.ndarray) -> np.ndarray:
     grey = cv2.resize(shadow.mean(axis=2), (sw, sh), interpolation=cv2.INTER_AREA)
     seen = cv2.resize((~opaque).astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA)
     sigma = UNDER_FILL_SIGMA * max(sw, sh)
-    num = cv2.GaussianBlur(grey * seen, (0, 0), sigma)
-    den = cv2.GaussianBlur(seen, (0, 0), sigma)
-    fill = np.where(den > 1e-3, num / np.maximum(den, 1e-3), 1.0).astype(np.float32)
+    fill = weighted_blur(grey, seen, sigma, 1.0)[0].astype(np.float32)
     fill = cv2.resize(fill, (w, h), interpolation=cv2.INTER_LINEAR)
     under = np.minimum(shadow, fill[..., None])
     return np.where(opaque[..., None], under, shadow).astype(np.float32)

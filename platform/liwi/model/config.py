@@ -21,7 +21,7 @@ class ModelConfig(BaseModel):
     max_channels: int = Field(64, ge=8)  # cap on the width of the deepest levels
     # width of the full-resolution level and of the heads (None = base_channels): the layers
     # are drawn from these features, so widening them adds capacity where it costs least
-    # at depth (liwi.model.widen grows a trained network's top level, keeping its function)
+    # at depth (liwi.model.grow grows a trained network's top level, keeping its function)
     top_channels: int | None = Field(None, ge=4)
     groups: int = Field(8, ge=1)  # GroupNorm groups (clamped to divide the width)
     resolution: int = Field(80, ge=32)  # long side the image is resized to before the net

@@ -168,7 +168,7 @@ def edge_colours(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     interior instead (a normalised convolution of the interior colours), and where no
     interior is near, the photo's pixel is kept.
     """
-    import cv2
+    from liwi.tools.arrays import weighted_blur
 
     img = np.asarray(image, np.float32)
     a = np.clip(np.asarray(alpha, np.float32), 0.0, 1.0)
@@ -178,12 +178,9 @@ def edge_colours(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     small_img, small_a = resize_map(img, size), resize_map(a, size)
     weight = small_a**EXTEND_POWER
     sigma = EXTEND_SIGMA_FRAC * max(size)
-    num = cv2.GaussianBlur(small_img * weight[..., None], (0, 0), sigma)
-    den = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
-    spread = np.where(den > 1e-4, num / np.maximum(den, 1e-4), small_img)
-    spread = resize_map(spread, (h, w)) if scale < 1.0 else spread
-    if scale < 1.0:  # where the spread had no support, the full-resolution pixel
-        support = resize_map(den[..., 0], (h, w))[..., None] > 1e-4
-        spread = np.where(support, spread, img)
+    spread, den = weighted_blur(small_img, weight, sigma, small_img, eps=1e-4)
+    if scale < 1.0:  # and where the spread had no support, the full-resolution pixel
+        support = resize_map(den, (h, w))[..., None] > 1e-4
+        spread = np.where(support, resize_map(spread, (h, w)), img)
     t = np.clip((a - EDGE_LO) / (EDGE_HI - EDGE_LO), 0.0, 1.0)[..., None]
     return np.clip(t * img + (1.0 - t) * spread, 0.0, 1.0).astype(np.float32)

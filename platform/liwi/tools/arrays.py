@@ -93,3 +93,19 @@ def erode(mask: np.ndarray, radius: int) -> np.ndarray:
     if radius <= 0:
         return mask.astype(bool)
     return cv2.erode(mask.astype(np.uint8), disk(radius), borderValue=1).astype(bool)
+
+
+def weighted_blur(
+    values: np.ndarray, weight: np.ndarray, sigma: float, fallback, eps: float = 1e-3
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian-weighted mean of ``values`` (H×W or H×W×C) over pixels weighted by
+    ``weight`` (H×W): a normalised convolution. Where the blurred weight is at most
+    ``eps`` (no weighted pixel near) the mean is ``fallback`` (a scalar or an array
+    broadcastable to ``values``). Returns the mean and the blurred H×W weight."""
+    import cv2
+
+    w = weight[..., None] if values.ndim == 3 else weight
+    num = cv2.GaussianBlur(values * w, (0, 0), sigma)
+    den = cv2.GaussianBlur(weight, (0, 0), sigma)
+    d = den[..., None] if values.ndim == 3 else den
+    return np.where(d > eps, num / np.maximum(d, eps), fallback), den

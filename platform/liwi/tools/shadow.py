@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import Field
 
-from liwi.tools.arrays import as_image, as_mask, dilate, resize, scale_for
+from liwi.tools.arrays import as_image, as_mask, dilate, resize, scale_for, weighted_blur
 from liwi.tools.base import Tool, ToolError, ToolParams
 from liwi.tools.inpaint import ClassicalInpaintParams, fill_multiscale
 
@@ -167,9 +167,7 @@ class ShadowExtractor(Tool[ShadowInput, ShadowOutput]):
         weight = weight * ~obj
         if params.smoothing > 0:
             # normalised convolution: smooth S using only in-region ratios
-            num = cv2.GaussianBlur(ratio * weight[..., None], (0, 0), params.smoothing)
-            den = cv2.GaussianBlur(weight, (0, 0), params.smoothing)[..., None]
-            ratio = np.where(den > 1e-3, num / np.maximum(den, 1e-3), 1.0)
+            ratio, _ = weighted_blur(ratio, weight, params.smoothing, 1.0)
         s = 1.0 - weight[..., None] * (1.0 - np.clip(ratio, 0.0, 1.0))
         s = np.clip(s, params.min_attenuation, 1.0).astype(np.float32)
         background = np.clip(bg0 / s, 0.0, 1.0)

@@ -13,8 +13,8 @@ def initial_model(preset_name: str, overrides: dict[str, Any], init_from: str | 
     and ``preset_name`` is not used; ``overrides`` still apply on top, so a fine-tune can
     change fields that hold no weights (``resolution``). A larger ``top_channels`` or
     ``blocks_per_level`` grows the checkpoint first (:func:`liwi.model.grow.grow`: same
-    outputs at step 0); any other override that changes a weight shape fails the strict load with a
-    :class:`~liwi.model.CheckpointError`.
+    outputs at step 0); any other override that changes a weight shape fails the strict
+    load with a :class:`~liwi.model.CheckpointError`.
     """
     from liwi.model import build_model, load_checkpoint, preset
 
