@@ -29,3 +29,25 @@ def liwi_home() -> Path:
     if (REPO_ROOT / "pyproject.toml").is_file() and os.access(REPO_ROOT, os.W_OK):
         return REPO_ROOT / ".liwi"
     return Path.home() / ".liwi"
+
+
+def cache_file(data: bytes, suffix: str = ".pt") -> Path:
+    """A local file holding ``data``: ``<liwi home>/cache/<sha256><suffix>``.
+
+    Content-addressed, so fetching the same checkpoint again reuses the file instead of
+    leaving a temporary copy per load; written under a temporary name and renamed, so a
+    concurrent reader never sees half a file.
+    """
+    import hashlib
+    import tempfile
+
+    folder = liwi_home() / "cache"
+    path = folder / f"{hashlib.sha256(data).hexdigest()}{suffix}"
+    if path.is_file() and path.stat().st_size == len(data):
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+    return path

@@ -7,9 +7,9 @@ The classical extractor (:mod:`liwi.tools.shadow`) finds a shadow from evidence 
 photo (darker than the lit surround, same hue, attached below the object); on the held-out
 320-px synthetic split it finds 15 % of the true shadow (recall), IoU 0.12. This backend asks
 the shipped network instead: the object's alpha is its mask prompt for one peel, and the
-attenuation it predicts, continued under the opaque object (:func:`liwi.predictor.shadow_under`),
-is the shadow layer. The shadow-free background is ``B = B₀ / S`` as in the classical tool,
-so ``B ⊙ S = B₀`` wherever ``S`` is above its floor and the stack reproduces the photo.
+attenuation it predicts (under the object too) is the shadow layer. The shadow-free
+background is ``B = B₀ / S`` as in the classical tool, so ``B ⊙ S = B₀`` wherever ``S``
+is above its floor and the stack reproduces the photo.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from liwi.config import JobConfig
-from liwi.paths import liwi_home
+from liwi.paths import cache_file, liwi_home
 from liwi.tracking.store import (
     CANDIDATE_ALIAS,
     CHAMPION_ALIAS,
@@ -59,10 +59,9 @@ def download_model(
     """Download an MLflow model logged by :meth:`TrackedRun.log_model`; its checkpoint path.
 
     Registered versions are cached under ``<home>/models/<name>/<version>`` (a version's
-    files never change); other URIs download into a fresh temporary folder.
+    files never change); other URIs download into a temporary folder that is removed once
+    their checkpoint is copied into the content-addressed cache (:func:`liwi.paths.cache_file`).
     """
-    import mlflow.artifacts
-
     tracking = resolve_tracking_uri(tracking_uri)
     resolved = resolve_model_version(uri, tracking)
     if resolved is not None:
@@ -73,8 +72,16 @@ def download_model(
             return ckpt
         source = f"models:/{name}/{version}"
     else:
-        dst = Path(tempfile.mkdtemp(prefix="liwi-model-", dir=cache_dir))
-        source = uri
+        with tempfile.TemporaryDirectory(prefix="liwi-model-", dir=cache_dir) as tmp:
+            ckpt = _download(uri, uri, Path(tmp), tracking)
+            return cache_file(ckpt.read_bytes(), ckpt.suffix)
+    return _download(uri, source, dst, tracking)
+
+
+def _download(uri: str, source: str, dst: Path, tracking: str) -> Path:
+    """Download ``source`` into ``dst``; the LiWi checkpoint file in what came back."""
+    import mlflow.artifacts
+
     dst.mkdir(parents=True, exist_ok=True)
     try:
         with fluent_store(tracking):
