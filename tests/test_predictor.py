@@ -98,7 +98,25 @@ def test_uris_path_folder_file_uri_and_missing(ckpt):
         Predictor.from_uri("/no/such/model.pt")
 
 
+def test_a_lake_checkpoint_loads_through_one_cached_copy(ckpt, tmp_path, monkeypatch):
+    import tempfile
+
+    from liwi.predictor import resolve_checkpoint
+
+    monkeypatch.setenv("LIWI_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    first = resolve_checkpoint(f"file://{ckpt}")
+    assert resolve_checkpoint(f"file://{ckpt}") == first  # loaded again: the same file
+    assert first.read_bytes() == ckpt.read_bytes()
+    assert first.parent == tmp_path / "home" / "cache"
+    assert list((tmp_path / "home" / "cache").iterdir()) == [first]  # no partial files
+    assert list((tmp_path / "tmp").iterdir()) == []  # and no temporary copy left behind
+
+
 def test_mlflow_uri_resolves_a_logged_checkpoint(ckpt, tmp_path, monkeypatch):
+    import tempfile
+
     import mlflow
     from mlflow.tracking._tracking_service import utils as tracking_utils
 
@@ -109,8 +127,13 @@ def test_mlflow_uri_resolves_a_logged_checkpoint(ckpt, tmp_path, monkeypatch):
     mlflow.set_experiment(experiment_id=exp)
     with mlflow.start_run() as run:
         mlflow.log_artifact(str(ckpt), artifact_path="model")
+    monkeypatch.setenv("LIWI_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     p = Predictor.from_uri(f"runs:/{run.info.run_id}/model", device="cpu", prior=None)
     assert p.config == TINY
+    assert list((tmp_path / "tmp").iterdir()) == []  # the download folder is removed
+    assert len(list((tmp_path / "home" / "cache").iterdir())) == 1
 
 
 def test_default_model_ships_and_loads():
