@@ -39,6 +39,15 @@ def test_finds_the_cat_and_not_the_corners(prior):
     assert a[:20, -20:].mean() < 0.1  # the blurred room behind it
 
 
+@pytest.mark.parametrize("grey", [0.0, 0.5, 1.0])
+def test_a_flat_photo_has_no_salient_object(prior, grey):
+    # the network's peak on a flat photo is 0.001–0.06; min-max normalised, that noise
+    # would become a full-strength object
+    img = np.full((90, 120, 3), grey, np.float32)
+    assert float(prior.maps(img)[0].max()) < 0.1
+    assert prior.alpha(img).max() == 0.0
+
+
 def test_guided_filter_keeps_flat_maps_and_follows_edges():
     rng = np.random.default_rng(1)
     guide = rng.random((40, 50, 3)).astype(np.float32)
