@@ -45,7 +45,7 @@ def test_fetch_downloads_checks_and_caches(cache):
     assert path == weights.cached_path("u2netp") and path.is_file()
     assert weights.sha256_of(path) == weights.spec("u2netp").sha256
     assert weights.resolve("u2netp") == path
-    assert not list(path.parent.glob("*.partial*"))
+    assert not list(path.parent.glob(".*.part-*"))  # no temporary left behind
 
 
 def test_lake_uri_is_copied_to_the_cache_and_checked(cache, tmp_path):

@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
+
+from liwi.atomic import write_atomic
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -377,20 +378,10 @@ class Lake:
             f.write(data)
 
     def _write_local(self, path: str, data: bytes) -> None:
-        parent = os.path.dirname(path)
-        tmp = os.path.join(parent, f".tmp-{uuid.uuid4().hex}-{os.path.basename(path)}")
         try:
-            os.makedirs(parent, exist_ok=True)
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            write_atomic(path, data)
         except OSError as exc:
             raise LakeError(f"cannot write {self.uri_of(path)}: {exc}") from exc
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
     def delete(self, path: str) -> None:
         self.fs.delete_file(path)

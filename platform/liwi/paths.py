@@ -39,15 +39,10 @@ def cache_file(data: bytes, suffix: str = ".pt") -> Path:
     concurrent reader never sees half a file.
     """
     import hashlib
-    import tempfile
 
-    folder = liwi_home() / "cache"
-    path = folder / f"{hashlib.sha256(data).hexdigest()}{suffix}"
+    from liwi.atomic import write_atomic
+
+    path = liwi_home() / "cache" / f"{hashlib.sha256(data).hexdigest()}{suffix}"
     if path.is_file() and path.stat().st_size == len(data):
         return path
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, data)

