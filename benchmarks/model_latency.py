@@ -1,7 +1,8 @@
 """CPU latency of ``Predictor.decompose`` on a 512×512 photo (run by hand).
 
     python benchmarks/model_latency.py [--model URI] [--runs 20] [--threads 2] [--box x0,y0,x1,y1]
-        [--priors u2netp,u2net,none] [--no-classical] [--compare-model NAME=URI ...]
+        [--priors u2netp,u2net,none] [--no-classical] [--compare-model NAME=URI ...] \
+        [--compare-no-flip]
 
 Reports median and p90 wall time of a full decomposition (resize, up to two peels,
 upsampling, stack assembly) with ``max_layers`` 3, and of a single peel (``max_layers``
@@ -43,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-classical", action="store_true", help="time the model only")
     ap.add_argument(
+        "--compare-no-flip",
+        action="store_true",
+        help="also time the model with the first prior without the mirrored second view",
+    )
+    ap.add_argument(
         "--compare-model",
         action="append",
         default=[],
@@ -81,6 +87,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         methods.append(
             Method(name, lambda im, n, p=other: p.decompose(im, prompt, max_layers=n), uri)
+        )
+    if args.compare_no_flip:
+        plain = Predictor.from_uri(
+            args.model, device="cpu", prior=None if first_prior == "none" else first_prior
+        )
+        plain.flip_average = False
+        methods.append(
+            Method(
+                "model-no-flip",
+                lambda im, n, p=plain: p.decompose(im, prompt, max_layers=n),
+                "LiWi model, first prior, no mirrored view",
+            )
         )
     if not args.no_classical:
         methods.append(classical_method())

@@ -3,7 +3,8 @@
     python benchmarks/model_quality.py --table /tmp/liwi_data/l3/table /tmp/liwi_data/l2/table \
         [--model URI] [--split test] [--json out.json] [--sheet out.png] [--test-sheet t.png] \
         [--sheet-boxes benchmarks/sample_lake_boxes.json --boxed-sheet boxed.png] \
-        [--method model|add|prior] [--prior u2netp|u2net|none] [--alpha-source prior|model]
+        [--method model|add|prior] [--prior u2netp|u2net|none] [--alpha-source prior|model] \
+        [--no-flip-average]
 
 Reports, for the model and for the identity baseline (background = input, no objects):
 
@@ -234,6 +235,11 @@ def main(argv: list[str] | None = None) -> int:
         choices=("prior", "model"),
         help="alpha of prior-planned layers: the prior instance's or the network's (model v2)",
     )
+    ap.add_argument(
+        "--no-flip-average",
+        action="store_true",
+        help="run the network on the photo only, not also on its mirror (predictor.FLIP_AVERAGE)",
+    )
     args = ap.parse_args(argv)
 
     if args.boxed_sheet and not args.sheet_boxes:
@@ -250,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     predictor = build_decomposer(args.method, args.model, prior=prior, device="cpu")
     if args.method == "model":
         predictor.alpha_source = args.alpha_source
+        predictor.flip_average = not args.no_flip_average
     rows = rows_from_table(args.table, split=args.split, limit=args.limit)
     if not rows:
         print(f"no {args.split} rows in {args.table}", file=sys.stderr)
@@ -259,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     res["method"], res["prior"] = args.method, prior
     res["alpha_source"] = args.alpha_source if args.method == "model" else None
     res["split"] = args.split
+    res["flip_average"] = getattr(predictor, "flip_average", None)
     text = json.dumps(res, indent=2)
     print(text)
     if args.json:

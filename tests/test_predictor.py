@@ -52,6 +52,26 @@ def test_detail_outside_the_object_is_the_inputs(ckpt):
     assert np.abs(out["background"] - img).max() < 1e-5
 
 
+def test_flip_average_is_the_mean_of_the_photo_and_its_mirror(ckpt):
+    # each pass averages the network's answer with its answer on the mirrored photo
+    # (mirrored back); the padding stays right/below, so the two views see the same pixels
+    p = Predictor.from_uri(str(ckpt), device="cpu", prior=None)
+    img = np.random.default_rng(9).random((37, 91, 3)).astype(np.float32)  # padded to 32s
+    box = Prompt(box=(5, 3, 40, 30))
+    mirrored_box = Prompt(box=(91 - 40, 3, 91 - 5, 30))
+    assert p.flip_average  # the default
+    both = p._run([img], [box])[0]
+    p.flip_average = False
+    plain = p._run([img], [box])[0]
+    mirror = p._run([img[:, ::-1].copy()], [mirrored_box])[0]
+    gaps = []
+    for key in ("alpha", "shadow", "background"):
+        expected = (plain[key] + mirror[key][:, ::-1]) / 2
+        np.testing.assert_allclose(both[key], expected, atol=1e-5)
+        gaps.append(np.abs(plain[key] - mirror[key][:, ::-1]).max())
+    assert max(gaps) > 1e-3  # the two views really differ, so the average is a real test
+
+
 def test_batch_equals_single_and_accepts_bytes_and_uint8(predictor):
     rng = np.random.default_rng(2)
     a = rng.random((40, 50, 3)).astype(np.float32)
