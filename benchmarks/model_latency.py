@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         "model_params": sum(p.numel() for p in predictor.model.parameters()),
         "priors": args.priors,
         "model_resolution": predictor.config.resolution,
+        "net_side": predictor.net_side,
         "photo": args.photo,
         "box": ",".join(f"{v:g}" for v in args.box) if args.box else None,
     }

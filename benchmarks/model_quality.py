@@ -4,7 +4,7 @@
         [--model URI] [--split test] [--json out.json] [--sheet out.png] [--test-sheet t.png] \
         [--sheet-boxes benchmarks/sample_lake_boxes.json --boxed-sheet boxed.png] \
         [--method model|add|prior] [--prior u2netp|u2net|none] [--alpha-source prior|model] \
-        [--no-flip-average]
+        [--no-flip-average] [--net-side PX]
 
 Reports, for the model and for the identity baseline (background = input, no objects):
 
@@ -236,6 +236,12 @@ def main(argv: list[str] | None = None) -> int:
         help="alpha of prior-planned layers: the prior instance's or the network's (model v2)",
     )
     ap.add_argument(
+        "--net-side",
+        type=int,
+        default=None,
+        help="long side (px) the network sees (default: predictor.NET_SIDE_SCALE × its resolution)",
+    )
+    ap.add_argument(
         "--no-flip-average",
         action="store_true",
         help="run the network on the photo only, not also on its mirror (predictor.FLIP_AVERAGE)",
@@ -257,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.method == "model":
         predictor.alpha_source = args.alpha_source
         predictor.flip_average = not args.no_flip_average
+        predictor.net_side = args.net_side or predictor.net_side
     rows = rows_from_table(args.table, split=args.split, limit=args.limit)
     if not rows:
         print(f"no {args.split} rows in {args.table}", file=sys.stderr)
@@ -267,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     res["alpha_source"] = args.alpha_source if args.method == "model" else None
     res["split"] = args.split
     res["flip_average"] = getattr(predictor, "flip_average", None)
+    res["net_side"] = getattr(predictor, "net_side", None)
     text = json.dumps(res, indent=2)
     print(text)
     if args.json:

@@ -63,6 +63,11 @@ HOLE_FILL_SIDE = 640
 # answers, mirrored back: held-out shadow IoU B 0.701 -> 0.708, C 0.627 -> 0.642 with
 # stage 8 (RESULTS.md); it costs one more 128-px forward per pass.
 FLIP_AVERAGE = True
+# The network sees the photo with its long side at NET_SIDE_SCALE × its training resolution:
+# training crops put the short side at 1.0–1.17 × that resolution, and a square photo at
+# 1.125 × sits inside that range (128 px -> 144 px: held-out shadow IoU B 0.708 -> 0.711,
+# C 0.642 -> 0.654 with stage 8; RESULTS.md). Costs (144/128)² = 1.27 × per forward.
+NET_SIDE_SCALE = 1.125
 
 
 class PredictorError(ValueError):
@@ -159,6 +164,7 @@ class Predictor:
         # network that refines the prompt (model v2), the network's own ("model")
         self.alpha_source = "prior"
         self.flip_average = FLIP_AVERAGE  # average with the mirrored photo's answer
+        self.net_side = round(self.config.resolution * NET_SIDE_SCALE)  # long side it sees
 
     @classmethod
     def from_uri(
@@ -190,9 +196,8 @@ class Predictor:
 
     # -- geometry -------------------------------------------------------------------
     def _net_size(self, h: int, w: int) -> tuple[int, int]:
-        """Size (h, w) the image is resized to: long side = model resolution."""
-        r = self.config.resolution
-        f = r / max(h, w)
+        """Size (h, w) the image is resized to: long side = ``net_side``."""
+        f = self.net_side / max(h, w)
         return max(1, round(h * f)), max(1, round(w * f))
 
     def _padded(self, nh: int, nw: int) -> tuple[int, int]:
@@ -402,6 +407,7 @@ class Predictor:
             meta = {
                 "model": self.source,
                 "model_resolution": self.config.resolution,
+                "net_side": self.net_side,
                 "peel_passes": len(peeled[i]),
                 "prompted": prompts[i] is not None and not prompts[i].empty,
                 "prior": getattr(self.prior, "weight", None),
