@@ -2,7 +2,7 @@
 
     python benchmarks/model_latency.py [--model URI] [--runs 20] [--threads 2] [--box x0,y0,x1,y1]
         [--priors u2netp,u2net,none] [--no-classical] [--compare-model NAME=URI ...] \
-        [--compare-no-flip]
+        [--compare-single-view]
 
 Reports median and p90 wall time of a full decomposition (resize, up to two peels,
 upsampling, stack assembly) with ``max_layers`` 3, and of a single peel (``max_layers``
@@ -44,9 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-classical", action="store_true", help="time the model only")
     ap.add_argument(
-        "--compare-no-flip",
+        "--compare-single-view",
         action="store_true",
-        help="also time the model with the first prior without the mirrored second view",
+        help="also time the model with the first prior as before 2026-11-30's fifth session: "
+        "one view (no mirror) at the training resolution",
     )
     ap.add_argument(
         "--compare-model",
@@ -88,16 +89,16 @@ def main(argv: list[str] | None = None) -> int:
         methods.append(
             Method(name, lambda im, n, p=other: p.decompose(im, prompt, max_layers=n), uri)
         )
-    if args.compare_no_flip:
+    if args.compare_single_view:
         plain = Predictor.from_uri(
             args.model, device="cpu", prior=None if first_prior == "none" else first_prior
         )
-        plain.flip_average = False
+        plain.flip_average, plain.net_side = False, plain.config.resolution
         methods.append(
             Method(
-                "model-no-flip",
+                "model-single-view",
                 lambda im, n, p=plain: p.decompose(im, prompt, max_layers=n),
-                "LiWi model, first prior, no mirrored view",
+                "LiWi model, first prior, one view at the training resolution",
             )
         )
     if not args.no_classical:
