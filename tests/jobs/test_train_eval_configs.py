@@ -16,20 +16,35 @@ from liwi.training.finetune import FinetuneConfig
 CONFIGS = Path(__file__).resolve().parents[2] / "jobs" / "configs"
 
 
-@pytest.mark.parametrize(
-    ("name", "cls"),
-    [
-        ("train.yaml", TrainConfig),
-        ("train_gpu.yaml", TrainConfig),
-        ("evaluate.yaml", EvaluateConfig),
-        ("ablation.yaml", AblationConfig),
-        ("promote.yaml", PromoteConfig),
-        ("finetune_v2.yaml", FinetuneConfig),
-    ],
-)
-def test_shipped_config_loads(name, cls):
-    cfg = cls.from_yaml(CONFIGS / name)
-    assert cfg.to_dict()
+def _config_class(name: str):
+    """The typed config a shipped YAML file is read with, by its name."""
+    from liwi.add.config import DecomposeConfig
+    from liwi.synth.job import SynthConfig
+    from liwi.training.local import TrainLocalConfig
+
+    if name.startswith("train_local_"):
+        return TrainLocalConfig
+    if name.startswith("decompose"):
+        return DecomposeConfig
+    by_name = {
+        "train.yaml": TrainConfig,
+        "train_gpu.yaml": TrainConfig,
+        "evaluate.yaml": EvaluateConfig,
+        "ablation.yaml": AblationConfig,
+        "promote.yaml": PromoteConfig,
+        "finetune_v2.yaml": FinetuneConfig,
+        "synth.yaml": SynthConfig,
+    }
+    return by_name.get(name)
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_yaml_in_jobs_configs_loads(path, monkeypatch):
+    # a new config file must be added to _config_class, so it is checked from day one
+    cls = _config_class(path.name)
+    assert cls is not None, f"{path.name}: no typed config known for it"
+    monkeypatch.chdir(CONFIGS.parents[1])  # relative paths in configs are from the repo root
+    assert cls.from_yaml(path).to_dict()
 
 
 def test_gpu_config_asks_for_gpus_and_shared_storage():
