@@ -17,6 +17,7 @@ PLATFORM = Path(__file__).resolve().parents[1] / "platform"
 ROOMS: list[list[str]] = [
     [  # 0: light
         "liwi.__init__",
+        "liwi.atomic",
         "liwi.layers",
         "liwi.imageio",
         "liwi.schema",
