@@ -61,7 +61,7 @@ HOLE_GROW_PX = 2
 HOLE_FILL_SIDE = 640
 # Each pass also runs the network on the mirrored photo (one batch) and averages the two
 # answers, mirrored back: held-out shadow IoU B 0.701 -> 0.708, C 0.627 -> 0.642 with
-# stage 8 (RESULTS.md); it costs one more 128-px forward per pass.
+# stage 8 (RESULTS.md); it costs one more forward of the network per pass.
 FLIP_AVERAGE = True
 # The network sees the photo with its long side at NET_SIDE_SCALE × its training resolution:
 # training crops put the short side at 1.0–1.17 × that resolution, and a square photo at
