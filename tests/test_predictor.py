@@ -189,6 +189,14 @@ def test_prior_finds_the_main_object_unprompted(shipped):
     assert stack.objects[-1].label == "salient object"
 
 
+@pytest.mark.parametrize("grey", [0.0, 0.47, 1.0])
+def test_a_flat_photo_gives_the_background_alone(shipped, grey):
+    # no structure, nothing to peel (the network alone invents objects in a black frame)
+    stack = shipped.decompose(np.full((200, 300, 3), grey, np.float32))
+    assert stack.objects == [] and stack.meta["peel_passes"] == 0
+    np.testing.assert_array_equal(stack.background, np.full((200, 300, 3), grey, np.float32))
+
+
 def test_full_resolution_path_keeps_untouched_pixels_identical(shipped):
     rng = np.random.default_rng(5)
     h, w = 120, 200

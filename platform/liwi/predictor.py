@@ -68,6 +68,10 @@ FLIP_AVERAGE = True
 # 1.125 × sits inside that range (128 px -> 144 px: held-out shadow IoU B 0.708 -> 0.711,
 # C 0.642 -> 0.654 with stage 8; RESULTS.md). Costs (144/128)² = 1.27 × per forward.
 NET_SIDE_SCALE = 1.125
+# A photo whose pixels' standard deviation is below FLAT_STD (1/255: under one 8-bit step)
+# shows nothing to peel, so it is not peeled: the network alone, from stage 10 on, invents
+# two objects in a black frame (and a flat 3999² PNG then cost 1.6 GB to peel).
+FLAT_STD = 1.0 / 255.0
 
 
 class PredictorError(ValueError):
@@ -371,7 +375,7 @@ class Predictor:
             for im in imgs
         ]
         plans = [
-            self._plan(im, pr, passes, m) if passes else []
+            self._plan(im, pr, passes, m) if passes and not is_flat(im) else []
             for im, pr, m in zip(imgs, prompts, maps, strict=True)
         ]
         current = list(imgs)
@@ -415,6 +419,11 @@ class Predictor:
             # Peeled top first; a stack lists objects back to front.
             stacks.append(LayerStack(background=current[i], objects=peeled[i][::-1], meta=meta))
         return stacks
+
+
+def is_flat(image: np.ndarray) -> bool:
+    """Whether a photo has no visible structure (pixel std below FLAT_STD): nothing to peel."""
+    return float(np.asarray(image, np.float32).std()) < FLAT_STD
 
 
 def assemble(raw: dict, alpha: np.ndarray | None = None) -> dict:
