@@ -297,6 +297,7 @@ def v2(tmp_path_factory):
 
 
 def test_v2_reads_the_priors_maps_once_per_photo(v2, monkeypatch):
+    assert v2.net_side == v2.config.resolution  # its own scale, not LayerNet's 1.125 ×
     calls = []
     real = v2.prior.maps
     monkeypatch.setattr(v2.prior, "maps", lambda im: calls.append(1) or real(im))

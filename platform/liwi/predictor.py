@@ -63,7 +63,7 @@ HOLE_FILL_SIDE = 640
 # answers, mirrored back: held-out shadow IoU B 0.701 -> 0.708, C 0.627 -> 0.642 with
 # stage 8 (RESULTS.md); it costs one more forward of the network per pass.
 FLIP_AVERAGE = True
-# The network sees the photo with its long side at NET_SIDE_SCALE × its training resolution:
+# LayerNet sees the photo with its long side at NET_SIDE_SCALE × its training resolution:
 # training crops put the short side at 1.0–1.17 × that resolution, and a square photo at
 # 1.125 × sits inside that range (128 px -> 144 px: held-out shadow IoU B 0.708 -> 0.711,
 # C 0.642 -> 0.654 with stage 8; RESULTS.md). Costs (144/128)² = 1.27 × per forward.
@@ -168,7 +168,10 @@ class Predictor:
         # network that refines the prompt (model v2), the network's own ("model")
         self.alpha_source = "prior"
         self.flip_average = FLIP_AVERAGE  # average with the mirrored photo's answer
-        self.net_side = round(self.config.resolution * NET_SIDE_SCALE)  # long side it sees
+        # long side the network sees; model v2 trains on crops of the prior's own 320-px
+        # input and reads its maps there, so it keeps its resolution
+        scale = 1.0 if self.reads_saliency else NET_SIDE_SCALE
+        self.net_side = round(self.config.resolution * scale)
 
     @classmethod
     def from_uri(
