@@ -15,6 +15,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=256, help="image side in px (default 256)")
     parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     parser.add_argument("--backgrounds", default=None, help="folder of background photos")
+    parser.add_argument(
+        "--cutouts", default=None, help="folder of real RGBA cut-outs (*.png) used as objects"
+    )
+    parser.add_argument(
+        "--cutout-share", type=float, default=None, help="share of objects that are cut-outs"
+    )
     parser.add_argument("--config", default=None, help="YAML SynthConfig; flags override it")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -32,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
         "size": args.size,
         "seed": args.seed,
         "backgrounds": args.backgrounds,
+        "cutouts": args.cutouts,
+        "cutout_share": args.cutout_share,
         "progress": not args.quiet,
     }
     config = SynthConfig.load(args.config, **overrides)  # ConfigError: cli.main, exit 2

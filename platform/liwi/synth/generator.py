@@ -13,6 +13,7 @@ import numpy as np
 from liwi.layers import LayerStack
 from liwi.synth import shadows
 from liwi.synth.backgrounds import Photo, random_background
+from liwi.synth.cutouts import Cutout, build_cutout_object
 from liwi.synth.degrade import degrade
 from liwi.synth.objects import SceneObject, build_object, harmonize
 
@@ -76,8 +77,15 @@ def _layout(rng: np.random.Generator, size: int, n: int) -> tuple[float, list[tu
     return horizon, placed
 
 
-def generate(spec: SampleSpec, photos: list[Photo]) -> SynthSample:
-    """Generate the sample described by ``spec`` using ``photos`` for backgrounds/cut-outs."""
+def generate(
+    spec: SampleSpec,
+    photos: list[Photo],
+    cutouts: tuple[Cutout, ...] = (),
+    cutout_share: float = 1.0,
+) -> SynthSample:
+    """Generate the sample described by ``spec`` using ``photos`` for backgrounds and
+    photo-filled shapes; with ``cutouts``, each object is a real cut-out with probability
+    ``cutout_share`` (without them the random stream, and so every pixel, is unchanged)."""
     if spec.n_objects < 1:
         raise ValueError(f"n_objects must be ≥ 1, got {spec.n_objects}")
     rng = spec.rng()
@@ -93,7 +101,10 @@ def generate(spec: SampleSpec, photos: list[Photo]) -> SynthSample:
     attenuations = []
     contact = []
     for cx, base, height in layout:
-        obj = build_object(rng, (size, size), cx, base, height, sources, lights[0].direction())
+        if cutouts and rng.random() < cutout_share:
+            obj = build_cutout_object(rng, (size, size), cx, base, height, cutouts)
+        else:
+            obj = build_object(rng, (size, size), cx, base, height, sources, lights[0].direction())
         obj.color = harmonize(obj.color, obj.alpha, background)
         strength = float(rng.uniform(0.3, 0.7))  # contact darkening at the base
         depth = int(obj.params["width"] * rng.uniform(0.15, 0.45))  # footprint depth, rows
@@ -129,6 +140,8 @@ def generate(spec: SampleSpec, photos: list[Photo]) -> SynthSample:
         ],
         "degradation": degradation,
     }
+    if cutouts:  # regeneration needs the same folder of cut-outs and share
+        params["cutouts"] = {"count": len(cutouts), "share": cutout_share}
     stack.meta = {"generator": GENERATOR_VERSION, "spec": asdict(spec)}
     return SynthSample(spec, stack, clean, image, ext, params, degradation)
 

@@ -36,6 +36,12 @@ class SynthConfig(JobConfig):
     backgrounds: str | None = Field(
         None, description="folder of background photos; default data/backgrounds"
     )
+    cutouts: str | None = Field(
+        None, description="folder of real RGBA cut-outs (*.png, recursive) to use as objects"
+    )
+    cutout_share: float = Field(
+        1.0, ge=0, le=1, description="with cutouts: the share of objects that are real cut-outs"
+    )
     val_fraction: float = Field(0.1, ge=0, le=1, description="share of samples in val")
     test_fraction: float = Field(0.1, ge=0, le=1, description="share of samples in test")
     rows_per_part: int = Field(512, ge=1, description="rows per Parquet part")
@@ -72,6 +78,7 @@ def run(config: SynthConfig) -> dict[str, Any]:
     from liwi.schema import sample_id_for, stack_to_row
     from liwi.synth.backgrounds import load_photos
     from liwi.synth.contact_sheet import contact_sheet
+    from liwi.synth.cutouts import load_cutouts
     from liwi.synth.generator import SampleSpec, generate
     from liwi.table import write_table
 
@@ -79,6 +86,7 @@ def run(config: SynthConfig) -> dict[str, Any]:
         raise ValueError("val_fraction + test_fraction must be ≤ 1")
     t0 = time.perf_counter()
     photos = load_photos(config.backgrounds)
+    cutouts = load_cutouts(config.cutouts) if config.cutouts else ()
     lake = Lake.from_uri(config.out)
     images, table = lake.child("images"), lake.child("table")
     rows: list[dict[str, Any]] = []
@@ -95,7 +103,7 @@ def run(config: SynthConfig) -> dict[str, Any]:
 
     for i in tqdm(range(config.n), desc="synth", unit="img", disable=not config.progress):
         spec = SampleSpec(config.seed, i, config.size, config.layers - 1)
-        sample = generate(spec, photos)
+        sample = generate(spec, photos, cutouts, config.cutout_share)
         sample_id = sample_id_for(sample.image)
         path = images.path(f"{sample_id}.{sample.ext}")
         images.write_bytes(path, sample.image)
