@@ -1,4 +1,4 @@
-"""The pretrained salient-object prior: real U²-Netp weights, both backends, refinement."""
+"""The pretrained salient-object prior: real U²-Netp weights, both backends, instances."""
 
 from pathlib import Path
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from liwi.imageio import decode_rgb
-from liwi.priors.refine import guided_filter, instances
+from liwi.priors.refine import instances
 from liwi.priors.salient import SalientPrior
 
 LAKE = Path(__file__).resolve().parents[2] / "data" / "sample_lake"
@@ -46,20 +46,6 @@ def test_a_flat_photo_has_no_salient_object(prior, grey):
     img = np.full((90, 120, 3), grey, np.float32)
     assert float(prior.maps(img)[0].max()) < 0.1
     assert prior.alpha(img).max() == 0.0
-
-
-def test_guided_filter_keeps_flat_maps_and_follows_edges():
-    rng = np.random.default_rng(1)
-    guide = rng.random((40, 50, 3)).astype(np.float32)
-    flat = np.full((40, 50), 0.3, np.float32)
-    np.testing.assert_allclose(guided_filter(guide, flat, 3, 1e-3), flat, atol=1e-4)
-    # a step edge in the guide sharpens a blurred step in the map
-    step = np.zeros((40, 50, 3), np.float32)
-    step[:, 25:] = 1.0
-    blurred = np.clip((np.arange(50) - 20) / 10.0, 0, 1)[None].repeat(40, 0).astype(np.float32)
-    out = guided_filter(step, blurred, 4, 1e-4)
-    assert out[:, 20:25].mean() < blurred[:, 20:25].mean()
-    assert out[:, 25:30].mean() > blurred[:, 25:30].mean()
 
 
 def test_instances_split_and_order_nearest_first():

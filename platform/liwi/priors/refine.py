@@ -1,9 +1,4 @@
-"""Full-resolution helpers for a low-resolution alpha: resizing, guided filtering, instances.
-
-The guided filter (He, Sun & Tang, 2010) fits, in every window, a linear model
-``alpha ≈ a · I + b`` to the photo ``I`` (colour version: a 3-vector per pixel), so the
-upsampled alpha takes its edges from the full-resolution photo.
-"""
+"""Full-resolution helpers for a low-resolution alpha: resizing, instances, edge colours."""
 
 from __future__ import annotations
 
@@ -45,65 +40,6 @@ def box_mask(
     c0, c1 = max(0, int(np.floor(x0 - sx))), min(w, int(np.ceil(x1 + sx)))
     out[r0:r1, c0:c1] = 1.0
     return out
-
-
-def _box(x: np.ndarray, r: int) -> np.ndarray:
-    import cv2
-
-    return cv2.boxFilter(
-        x, -1, (2 * r + 1, 2 * r + 1), normalize=True, borderType=cv2.BORDER_REFLECT
-    )
-
-
-def guided_filter(
-    guide: np.ndarray, src: np.ndarray, radius: int, eps: float, work_side: int | None = None
-) -> np.ndarray:
-    """Colour guided filter of the H×W map ``src`` steered by the H×W×3 ``guide``.
-
-    With ``work_side`` the linear coefficients are fitted on copies shrunk to that long
-    side and applied to the full-resolution guide (the "fast guided filter", He & Sun
-    2015): edges still come from the full-resolution photo, at a fraction of the cost.
-    """
-    full = np.asarray(guide, np.float32)
-    h, w = full.shape[:2]
-    scale = 1.0 if work_side is None else min(1.0, work_side / max(h, w))
-    if scale < 1.0:
-        size = (max(1, round(h * scale)), max(1, round(w * scale)))
-        I, p = resize_map(full, size), resize_map(np.asarray(src, np.float32), size)  # noqa: E741
-        r = max(1, round(radius * scale))
-    else:
-        I, p, r = full, np.asarray(src, np.float32), radius  # noqa: E741 - the paper's names
-    mean_i = _box(I, r)
-    mean_p = _box(p, r)
-    cov_ip = _box(I * p[..., None], r) - mean_i * mean_p[..., None]
-
-    # Symmetric 3×3 covariance of the guide per pixel (regularised by eps on the diagonal),
-    # solved in closed form with its cofactors: several times faster than linalg.solve.
-    def cov(a: int, b: int) -> np.ndarray:
-        return _box(I[..., a] * I[..., b], r) - mean_i[..., a] * mean_i[..., b]
-
-    rr, rg, rb = cov(0, 0) + eps, cov(0, 1), cov(0, 2)
-    gg, gb, bb = cov(1, 1) + eps, cov(1, 2), cov(2, 2) + eps
-    c_rr, c_rg, c_rb = gg * bb - gb * gb, gb * rb - rg * bb, rg * gb - gg * rb
-    c_gg, c_gb, c_bb = rr * bb - rb * rb, rb * rg - rr * gb, rr * gg - rg * rg
-    det = rr * c_rr + rg * c_rg + rb * c_rb
-    x, y, z = cov_ip[..., 0], cov_ip[..., 1], cov_ip[..., 2]
-    coef = (
-        np.stack(
-            [
-                c_rr * x + c_rg * y + c_rb * z,
-                c_rg * x + c_gg * y + c_gb * z,
-                c_rb * x + c_gb * y + c_bb * z,
-            ],
-            axis=2,
-        )
-        / det[..., None]
-    )
-    bias = mean_p - (coef * mean_i).sum(axis=2)
-    coef, bias = _box(coef, r), _box(bias, r)
-    if scale < 1.0:
-        coef, bias = resize_map(coef, (h, w)), resize_map(bias, (h, w))
-    return (coef * full).sum(axis=2) + bias
 
 
 def instances(

@@ -10,8 +10,10 @@
    (:class:`~liwi.model.u2layernet.U2Trunk`) on a stacked batch, or onnxruntime one
    image at a time (the pinned ONNX graph has a fixed batch of 1);
 3. min-max normalise that map, stretch its contrast (``(a − low) / (high − low)``,
-   clipped), resize it back to the input size and sharpen its edges with a guided filter
-   steered by the full-resolution photo (:func:`liwi.priors.refine.guided_filter`).
+   clipped) and resize it back to the input size (bilinear). No edge refinement: a
+   guided filter steered by the photo was measured to lower the alpha's soft IoU against
+   real cut-outs at 320, 640 and 1280 px, with either prior (``benchmarks/RESULTS.md``,
+   sixth session), so it was removed.
 
 Weights come from :mod:`liwi.weights` (a registered name, a lake URI or a file); nothing
 is downloaded here.
@@ -25,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from liwi.devices import resolve_device
-from liwi.priors.refine import guided_filter, resize_map
+from liwi.priors.refine import resize_map
 
 # Side the U²-Net family was trained at; inputs are resized to INPUT_SIZE².
 INPUT_SIZE = 320
@@ -39,11 +41,6 @@ MIN_PEAK = 0.1
 # Contrast stretch of the min-max normalised map: values ≤ LOW → 0, ≥ HIGH → 1. Lifts
 # soft-IoU of U²-Netp 0.898 → 0.911 on held-out rendered scenes (shared notes).
 STRETCH_LOW, STRETCH_HIGH = 0.2, 0.8
-# Guided-filter radius as a fraction of the long side, and its regulariser (alpha units²).
-GUIDE_RADIUS_FRAC = 1 / 160
-GUIDE_EPS = 1e-3
-# The filter's coefficients are fitted at most this long side (then applied at full size).
-GUIDE_WORK_SIDE = 512
 
 
 class SalientPrior:
@@ -171,17 +168,11 @@ class SalientPrior:
             return np.zeros_like(m)
         return (m - lo) / (hi - lo)
 
-    def alpha(
-        self, image: np.ndarray, refine: bool = True, maps: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Soft foreground alpha at the image's resolution (stretched, edge-refined);
+    def alpha(self, image: np.ndarray, maps: np.ndarray | None = None) -> np.ndarray:
+        """Soft foreground alpha at the image's resolution (stretched, resized bilinear);
         ``maps`` (from :meth:`maps`) saves running the network again."""
         image = np.asarray(image, np.float32)
-        h, w = image.shape[:2]
         sal = self.saliency(image, maps)
         sal = np.clip((sal - STRETCH_LOW) / (STRETCH_HIGH - STRETCH_LOW), 0, 1)
-        up = resize_map(sal, (h, w))
-        if refine:
-            radius = max(1, round(max(h, w) * GUIDE_RADIUS_FRAC))
-            up = guided_filter(image, up, radius, GUIDE_EPS, GUIDE_WORK_SIDE)
+        up = resize_map(sal, image.shape[:2])
         return np.clip(up, 0.0, 1.0).astype(np.float32)

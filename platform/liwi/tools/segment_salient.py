@@ -7,7 +7,7 @@ candidates in order and swaps in the next one when the curator rejects a layer, 
 classical segmentation is the fallback it tries second. A box prompt keeps the prior's
 map inside the box; point prompts go to the classical tool alone. An input that carries
 the prior's map (``SegmentInput.saliency``, from ADD's batched ``segment`` stage) skips the
-network; the rest (stretch, resize, guided filter, instances) is the same.
+network; the rest (stretch, resize, instances) is the same.
 """
 
 from __future__ import annotations
