@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liwi.synth.objects import SceneObject
+from liwi.synth.objects import SceneObject, paste
 
 MIN_OPAQUE_PIXELS = 400  # fewer opaque pixels than a 20×20 patch: not an object
 MAX_WIDTH_FRAC = 0.7  # a wide cut-out is scaled down so it spans at most this much canvas
@@ -66,7 +66,7 @@ def build_cutout_object(
     """A random cut-out about ``height`` pixels tall standing at (centre_x, base_y)."""
     import cv2
 
-    ch, cw = canvas
+    cw = canvas[1]
     cut = cutouts[int(rng.integers(len(cutouts)))]
     mirrored = bool(rng.random() < 0.5)
     rgba = cut.rgba[:, ::-1] if mirrored else cut.rgba
@@ -84,15 +84,7 @@ def build_cutout_object(
     color = np.clip(color, 0.0, 1.0)
     alpha[alpha < 1.0 / 255] = 0.0  # no invisible fringe far beyond the object
 
-    top, left = base_y - (h - 1), int(round(centre_x - w / 2))
-    full_c = np.zeros((ch, cw, 3), np.float32)
-    full_a = np.zeros((ch, cw), np.float32)
-    y0, x0 = max(top, 0), max(left, 0)
-    y1, x1 = min(top + h, ch), min(left + w, cw)
-    if y1 > y0 and x1 > x0:
-        full_a[y0:y1, x0:x1] = alpha[y0 - top : y1 - top, x0 - left : x1 - left]
-        full_c[y0:y1, x0:x1] = color[y0 - top : y1 - top, x0 - left : x1 - left]
-    full_c[full_a <= 0] = 0.0
+    full_c, full_a = paste(color, alpha, canvas, centre_x, base_y)
     params = {
         "kind": "real",
         "source": {"cutout": cut.name, "mirrored": mirrored},

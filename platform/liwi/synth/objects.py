@@ -83,6 +83,26 @@ def harmonize(
     return out
 
 
+def paste(
+    color: np.ndarray, alpha: np.ndarray, canvas: tuple[int, int], centre_x: float, base_y: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Full-canvas colour and alpha of a local box whose last row lands on ``base_y``,
+    centred at ``centre_x``, clipped to the canvas; colour is zero where alpha is."""
+    ch, cw = canvas
+    bh, bw = alpha.shape
+    top = base_y - (bh - 1)
+    left = int(round(centre_x - bw / 2))
+    full_c = np.zeros((ch, cw, 3), np.float32)
+    full_a = np.zeros((ch, cw), np.float32)
+    y0, x0 = max(top, 0), max(left, 0)
+    y1, x1 = min(top + bh, ch), min(left + bw, cw)
+    if y1 > y0 and x1 > x0:
+        full_a[y0:y1, x0:x1] = alpha[y0 - top : y1 - top, x0 - left : x1 - left]
+        full_c[y0:y1, x0:x1] = color[y0 - top : y1 - top, x0 - left : x1 - left]
+    full_c[full_a <= 0] = 0.0
+    return full_c, full_a
+
+
 def build_object(
     rng: np.random.Generator,
     canvas: tuple[int, int],
@@ -93,7 +113,6 @@ def build_object(
     light: np.ndarray,
 ) -> SceneObject:
     """A random object of ``height`` pixels standing at (centre_x, base_y) in the canvas."""
-    ch, cw = canvas
     kind = str(rng.choice(list(KIND_PROBS), p=list(KIND_PROBS.values())))
     names = list(shapes.SHAPES) if kind == "textured" else list(CUTOUT_SHAPES)
     probs = None if kind == "textured" else list(CUTOUT_SHAPES.values())
@@ -137,17 +156,7 @@ def build_object(
     color = tex * (1.0 + strength * (shade - 1.0))[..., None] + gloss * spec[..., None]
     color = np.clip(color, 0.0, 1.0)
 
-    # Paste: the box's last shape row lands on base_y, centred at centre_x; clip to canvas.
-    top = base_y - (bh - 1)
-    left = int(round(centre_x - bw / 2))
-    full_c = np.zeros((ch, cw, 3), np.float32)
-    full_a = np.zeros((ch, cw), np.float32)
-    y0, x0 = max(top, 0), max(left, 0)
-    y1, x1 = min(top + bh, ch), min(left + bw, cw)
-    if y1 > y0 and x1 > x0:
-        full_a[y0:y1, x0:x1] = alpha[y0 - top : y1 - top, x0 - left : x1 - left]
-        full_c[y0:y1, x0:x1] = color[y0 - top : y1 - top, x0 - left : x1 - left]
-    full_c[full_a <= 0] = 0.0
+    full_c, full_a = paste(color, alpha, canvas, centre_x, base_y)
     label = f"{kind}_{shape_name}" + ("_hairy" if hairy else "")
     params = {
         "kind": kind,
