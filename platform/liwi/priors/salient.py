@@ -171,8 +171,7 @@ class SalientPrior:
     def alpha(self, image: np.ndarray, maps: np.ndarray | None = None) -> np.ndarray:
         """Soft foreground alpha at the image's resolution (stretched, resized bilinear);
         ``maps`` (from :meth:`maps`) saves running the network again."""
-        image = np.asarray(image, np.float32)
         sal = self.saliency(image, maps)
         sal = np.clip((sal - STRETCH_LOW) / (STRETCH_HIGH - STRETCH_LOW), 0, 1)
-        up = resize_map(sal, image.shape[:2])
+        up = resize_map(sal, np.shape(image)[:2])
         return np.clip(up, 0.0, 1.0).astype(np.float32)
