@@ -104,3 +104,11 @@ def test_the_job_takes_a_cut_out_folder(folder, tmp_path):
         assert [o["label"] for o in row["objects"]] == ["real_cutout"]
         params = json.loads(row["agent_trace"])[0]["params"]
         assert params["objects"][0]["source"]["cutout"] in {"fruit/apple.png", "lemon.png"}
+
+
+def test_a_cut_out_share_without_a_cut_out_folder_is_an_error(tmp_path):
+    from liwi.config import ConfigError
+
+    with pytest.raises(ConfigError, match="cutout_share is set but cutouts is not"):
+        SynthConfig.load(None, out=str(tmp_path / "lake"), cutout_share=0.5)
+    assert SynthConfig.load(None, out=str(tmp_path / "lake")).cutout_share == 1.0

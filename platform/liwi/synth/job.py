@@ -18,7 +18,7 @@ import json
 import time
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from liwi.config import JobConfig
 
@@ -47,6 +47,12 @@ class SynthConfig(JobConfig):
     rows_per_part: int = Field(512, ge=1, description="rows per Parquet part")
     contact_sheet_samples: int = Field(8, ge=0, le=32, description="columns of the sheet")
     progress: bool = Field(True, description="show a progress bar")
+
+    @model_validator(mode="after")
+    def _share_needs_cutouts(self) -> SynthConfig:
+        if "cutout_share" in self.model_fields_set and self.cutouts is None:
+            raise ValueError("cutout_share is set but cutouts is not: name the cut-out folder")
+        return self
 
 
 def split_for(sample_id: str, val_fraction: float = 0.1, test_fraction: float = 0.1) -> str:
