@@ -309,3 +309,12 @@ def test_v2_reads_the_priors_maps_once_per_photo(v2, monkeypatch):
     h, w = top.shape
     assert top[h // 2, w // 2 - 10 : w // 2 + 10].max() > 0.9  # the rocket body
     assert (stack.background == photo).all(axis=2).mean() > 0.3  # untouched pixels
+
+
+def test_v2_does_not_run_the_prior_on_a_flat_photo(v2, monkeypatch):
+    # a flat photo is not peeled, so the prior's maps are not worth computing
+    calls = []
+    real = v2.prior.maps
+    monkeypatch.setattr(v2.prior, "maps", lambda im: calls.append(1) or real(im))
+    stack = v2.decompose(np.full((64, 96, 3), 0.3, np.float32), max_layers=3)
+    assert calls == [] and stack.objects == []

@@ -373,13 +373,14 @@ class Predictor:
     def _peel(self, imgs: list[np.ndarray], prompts: list, max_layers: int) -> list[LayerStack]:
         passes = max_layers - 1
         # model v2 reads the prior's maps of the photo in every pass: the trunk runs once
+        peelable = [bool(passes) and not is_flat(im) for im in imgs]
         maps = [
-            self.prior.maps(im) if passes and self.prior and self.reads_saliency else None
-            for im in imgs
+            self.prior.maps(im) if ok and self.prior and self.reads_saliency else None
+            for im, ok in zip(imgs, peelable, strict=True)
         ]
         plans = [
-            self._plan(im, pr, passes, m) if passes and not is_flat(im) else []
-            for im, pr, m in zip(imgs, prompts, maps, strict=True)
+            self._plan(im, pr, passes, m) if ok else []
+            for im, pr, m, ok in zip(imgs, prompts, maps, peelable, strict=True)
         ]
         current = list(imgs)
         peeled: list[list[ObjectLayer]] = [[] for _ in imgs]
