@@ -2,7 +2,7 @@
 
     python benchmarks/model_latency.py [--model URI] [--runs 20] [--threads 2] [--box x0,y0,x1,y1]
         [--priors u2netp,u2net,none] [--no-classical] [--compare-model NAME=URI ...] \
-        [--compare-single-view]
+        [--compare-single-view] [--compare-no-second-look]
 
 Reports median and p90 wall time of a full decomposition (resize, up to two peels,
 upsampling, stack assembly) with ``max_layers`` 3, and of a single peel (``max_layers``
@@ -48,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also time the model with the first prior as before 2026-11-30's fifth session: "
         "one view (no mirror) at the training resolution",
+    )
+    ap.add_argument(
+        "--compare-no-second-look",
+        action="store_true",
+        help="also time the model with the first prior and no second look (the prior not "
+        "run again on the peeled background; the predictor before the seventh session)",
     )
     ap.add_argument(
         "--compare-model",
@@ -99,6 +105,18 @@ def main(argv: list[str] | None = None) -> int:
                 "model-single-view",
                 lambda im, n, p=plain: p.decompose(im, prompt, max_layers=n),
                 "LiWi model, first prior, one view at the training resolution",
+            )
+        )
+    if args.compare_no_second_look:
+        once = Predictor.from_uri(
+            args.model, device="cpu", prior=None if first_prior == "none" else first_prior
+        )
+        once.second_look = False
+        methods.append(
+            Method(
+                "model-no-second-look",
+                lambda im, n, p=once: p.decompose(im, prompt, max_layers=n),
+                "LiWi model, first prior, no second look",
             )
         )
     if not args.no_classical:

@@ -4,12 +4,13 @@
         [--model URI] [--split test] [--json out.json] [--sheet out.png] [--test-sheet t.png] \
         [--sheet-boxes benchmarks/sample_lake_boxes.json --boxed-sheet boxed.png] \
         [--method model|add|prior] [--prior u2netp|u2net|none] [--alpha-source prior|model] \
-        [--no-flip-average] [--net-side PX]
+        [--no-flip-average] [--net-side PX] [--max-layers N] [--no-second-look]
 
 Reports, for the model and for the identity baseline (background = input, no objects):
 
 * LayerD / Qwen-Image-Layered protocol: RGB L1 and Alpha soft IoU after 0 and 5 merges
-  (the model is told the ground-truth layer count via ``max_layers``);
+  (the model is told the ground-truth layer count via ``max_layers``, or, with
+  ``--max-layers N``, every row gets the same budget, as ``liwi predict`` gives);
 * the top object (first peel) against the ground-truth top object: soft IoU, RGB L1;
 * the top object again, prompted with a degraded (eroded/dilated/blurred) copy of its true
   mask, beside the soft IoU of that degraded mask itself;
@@ -37,8 +38,11 @@ import numpy as np
 DEGRADE_MAX_PX = 4
 
 
-def evaluate(predictor, rows, max_merges: int = 5) -> dict:
+def evaluate(predictor, rows, max_merges: int = 5, max_layers: int | None = None) -> dict:
     """All metrics of ``predictor`` and of the identity baseline over ``rows``.
+
+    ``max_layers`` None tells the model each row's true layer count; a number decomposes
+    every row with that budget, as ``liwi predict`` does (its default is 3).
 
     The protocol, shadow and foreground numbers come from the evaluation job's scorer
     (:func:`liwi.evaluation.job.score_rows`); the top-object and degraded-prompt numbers
@@ -77,7 +81,9 @@ def evaluate(predictor, rows, max_merges: int = 5) -> dict:
             soft_iou(np.dstack([gt_top[..., :3], rough]), gt_top)
         )
 
-    model = Method("model", lambda im, n: predictor.decompose(im, max_layers=n), "LiWi model")
+    model = Method(
+        "model", lambda im, n: predictor.decompose(im, max_layers=max_layers or n), "LiWi model"
+    )
     t0 = time.perf_counter()
     scored = score_rows(
         rows, [model, identity_method()], max_merges, progress=True, on_sample=extras
@@ -242,6 +248,18 @@ def main(argv: list[str] | None = None) -> int:
         help="long side (px) the network sees (default: predictor.NET_SIDE_SCALE × its resolution)",
     )
     ap.add_argument(
+        "--max-layers",
+        type=int,
+        default=None,
+        help="decompose every row with this layer budget, as `liwi predict` does (default: "
+        "each row's true layer count)",
+    )
+    ap.add_argument(
+        "--no-second-look",
+        action="store_true",
+        help="the prior does not look again at the peeled background (predictor.SECOND_LOOK)",
+    )
+    ap.add_argument(
         "--no-flip-average",
         action="store_true",
         help="run the network on the photo only, not also on its mirror (predictor.FLIP_AVERAGE)",
@@ -263,18 +281,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.method == "model":
         predictor.alpha_source = args.alpha_source
         predictor.flip_average = not args.no_flip_average
+        predictor.second_look = not args.no_second_look
         predictor.net_side = args.net_side or predictor.net_side
     rows = rows_from_table(args.table, split=args.split, limit=args.limit)
     if not rows:
         print(f"no {args.split} rows in {args.table}", file=sys.stderr)
         return 1
-    res = evaluate(predictor, rows)
+    res = evaluate(predictor, rows, max_layers=args.max_layers)
     res["model_uri"] = args.model or "default"
     res["method"], res["prior"] = args.method, prior
     res["alpha_source"] = args.alpha_source if args.method == "model" else None
     res["split"] = args.split
     res["flip_average"] = getattr(predictor, "flip_average", None)
     res["net_side"] = getattr(predictor, "net_side", None)
+    res["second_look"] = getattr(predictor, "second_look", None)
+    res["max_layers"] = args.max_layers or "true count"
     text = json.dumps(res, indent=2)
     print(text)
     if args.json:

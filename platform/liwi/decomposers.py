@@ -18,16 +18,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from liwi.assembly import HOLE_ALPHA, fill_hole
 from liwi.layers import LayerStack, ObjectLayer
 from liwi.model.prompts import Prompt
 from liwi.predictor import (
     DEFAULT_MAX_LAYERS,
-    HOLE_ALPHA,
     PRIOR_MIN_AREA,
     PRIOR_REL_AREA,
     PredictorError,
     as_input_image,
-    fill_hole,
 )
 from liwi.weights import DEFAULT_WEIGHT
 
