@@ -16,7 +16,9 @@ With a pretrained salient-object prior (:class:`liwi.priors.salient.SalientPrior
 default), the prior decides *what* is peeled and the network *how*: the prior's
 full-resolution alpha is split into objects (top first), each object's soft mask is the
 network's mask prompt for one pass and becomes the layer's alpha, and the network gives
-the object's shadow and the background under it. The
+the object's shadow and the background under it. When the layer budget has room after
+the prior's objects, the prior looks again at the peeled background for an object it
+missed (``SECOND_LOOK``). The
 background keeps the input's own pixels outside the object and shadow region
 (:func:`liwi.assembly.assemble`). A box prompt narrows the prior to the box; point prompts and
 prompts where the prior sees nothing fall back to the network alone.
@@ -410,8 +412,8 @@ class Predictor:
 
     def _peel(self, imgs: list[np.ndarray], prompts: list, max_layers: int) -> list[LayerStack]:
         passes = max_layers - 1
-        # model v2 reads the prior's maps of the photo in every pass: the trunk runs once
         peelable = [bool(passes) and not is_flat(im) for im in imgs]
+        # model v2 reads the prior's maps of the photo in every pass: the trunk runs once
         maps = [
             self.prior.maps(im) if ok and self.prior and self.reads_saliency else None
             for im, ok in zip(imgs, peelable, strict=True)
