@@ -50,6 +50,7 @@ ROOMS: list[list[str]] = [
         "liwi.add.segmenting",
         "liwi.add.stages",
         "liwi.agents",
+        "liwi.assembly",
         "liwi.predictor",
         "liwi.decomposers",
         "liwi.training",
