@@ -87,36 +87,36 @@ def main(argv: list[str] | None = None) -> int:
 
         methods.append(Method(name, run, f"LiWi model, prior {prior}"))
     first_prior = args.priors.split(",")[0]
+
+    def first_prior_method(name: str, uri: str | None, description: str, **attrs) -> Method:
+        """A predictor with the first prior listed, ``attrs`` set on it, timed as ``name``."""
+        p = Predictor.from_uri(
+            uri, device="cpu", prior=None if first_prior == "none" else first_prior
+        )
+        for key, value in attrs.items():
+            setattr(p, key, value)
+        return Method(name, lambda im, n: p.decompose(im, prompt, max_layers=n), description)
+
     for spec in args.compare_model:
         name, _, uri = spec.partition("=")
-        other = Predictor.from_uri(
-            uri or None, device="cpu", prior=None if first_prior == "none" else first_prior
-        )
-        methods.append(
-            Method(name, lambda im, n, p=other: p.decompose(im, prompt, max_layers=n), uri)
-        )
+        methods.append(first_prior_method(name, uri or None, uri))
     if args.compare_single_view:
-        plain = Predictor.from_uri(
-            args.model, device="cpu", prior=None if first_prior == "none" else first_prior
-        )
-        plain.flip_average, plain.net_side = False, plain.config.resolution
         methods.append(
-            Method(
+            first_prior_method(
                 "model-single-view",
-                lambda im, n, p=plain: p.decompose(im, prompt, max_layers=n),
+                args.model,
                 "LiWi model, first prior, one view at the training resolution",
+                flip_average=False,
+                net_side=predictor.config.resolution,
             )
         )
     if args.compare_no_second_look:
-        once = Predictor.from_uri(
-            args.model, device="cpu", prior=None if first_prior == "none" else first_prior
-        )
-        once.second_look = False
         methods.append(
-            Method(
+            first_prior_method(
                 "model-no-second-look",
-                lambda im, n, p=once: p.decompose(im, prompt, max_layers=n),
+                args.model,
                 "LiWi model, first prior, no second look",
+                second_look=False,
             )
         )
     if not args.no_classical:

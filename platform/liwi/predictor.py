@@ -391,10 +391,9 @@ class Predictor:
         alpha = self.prior.alpha(background, maps=maps)
         raw = resize_map(maps[0], background.shape[:2])  # probabilities, not normalised
         objs = instances(alpha, 8, PRIOR_MIN_AREA, 0.0, grow_px(background.shape))
-        taken = np.zeros(background.shape[:2], bool)
-        for obj in peeled:
-            taken |= obj.alpha > 0.5
-        largest = max(float((obj.alpha > 0.5).sum()) for obj in peeled)
+        peeled_hard = [obj.alpha > 0.5 for obj in peeled]
+        taken = np.logical_or.reduce(peeled_hard)
+        largest = max(float(h.sum()) for h in peeled_hard)
         new = []
         for m in objs:
             hard = m > 0.5
