@@ -180,7 +180,7 @@ class Predictor:
         self.second_look = SECOND_LOOK  # the prior looks again at the peeled background
         # long side the network sees; model v2 trains on crops of the prior's own 320-px
         # input and reads its maps there, so it keeps its resolution
-        scale = 1.0 if self.reads_saliency else NET_SIDE_SCALE
+        scale = 1.0 if self.is_v2 else NET_SIDE_SCALE
         self.net_side = round(self.config.resolution * scale)
 
     @classmethod
@@ -223,9 +223,15 @@ class Predictor:
 
     # -- inference ------------------------------------------------------------------
     @property
-    def reads_saliency(self) -> bool:
-        """Model v2 reads the prior's seven saliency maps (run once per photo)."""
+    def is_v2(self) -> bool:
+        """Model v2 (:class:`~liwi.model.u2layernet.U2LayerNet`): a U²-Net trunk + heads."""
         return getattr(self.config, "arch", None) == "u2layernet"
+
+    @property
+    def reads_saliency(self) -> bool:
+        """Model v2 with a frozen trunk reads the prior's seven saliency maps (run once per
+        photo); one whose trunk was fine-tuned runs its own trunk in every pass."""
+        return self.is_v2 and not self.config.train_trunk
 
     def _run(
         self,

@@ -33,6 +33,7 @@ def _config_class(name: str):
         "ablation.yaml": AblationConfig,
         "promote.yaml": PromoteConfig,
         "finetune_v2.yaml": FinetuneConfig,
+        "finetune_v2_u2net_gpu.yaml": FinetuneConfig,
         "synth.yaml": SynthConfig,
     }
     return by_name.get(name)

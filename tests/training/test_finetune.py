@@ -70,3 +70,48 @@ def test_simulated_prompts_point_at_the_object(tmp_path):
     outside = mask[:, :10, :10].mean(dim=(1, 2))
     assert bool((inside > 0.5).all()) and bool((outside == 0).all())
     assert 0 < float(batch["degraded"].sum()) < n
+
+
+def test_the_gpu_recipe_trains_a_trunk_read_from_int8_parts(tmp_path):
+    """The GPU recipe on this CPU: trunk from int8 parts, cache by the torch trunk, every
+    weight trained, the trunk at ``lr × trunk_lr_scale``; the predictor then runs the
+    checkpoint's own trunk instead of feeding it the prior's maps."""
+    from liwi.model import int8_state
+    from liwi.model.u2layernet import U2Trunk, load_trunk_weights
+    from liwi.predictor import Predictor
+    from liwi.training.finetune import param_groups
+    from liwi.weights import resolve
+
+    trunk = U2Trunk("u2netp")
+    load_trunk_weights(trunk, str(resolve("u2netp")))
+    int8_state.save_parts(int8_state.pack(trunk.state_dict()), tmp_path / "trunk", xz=True)
+    start = int8_state.unpack(int8_state.load_parts(tmp_path / "trunk"))
+    table = write_scene_table(str(tmp_path / "table"), n=10, size=40, seed=3)
+    cfg = FinetuneConfig(
+        tables=[table],
+        cache=str(tmp_path / "cache"),
+        out=str(tmp_path / "run" / "v2.pt"),
+        model={"train_trunk": True},
+        trunk_state=str(tmp_path / "trunk"),
+        trunk_lr_scale=0.1,
+        crop=64,
+        steps=2,
+        batch_size=2,
+        val_every=2,
+        val_samples=2,
+        threads=1,
+    )
+    path = run(cfg, progress=False)
+    assert load(tmp_path / "cache" / "train")["saliency"].max() > 0
+    model = build_model(checkpoint=path)
+    assert model.config.train_trunk
+    moved = [
+        not torch.equal(v, start[k]) for k, v in model.trunk.state_dict().items() if v.dim() > 1
+    ]
+    # the trunk trained (two steps at a 0.1 × learning rate: the first stages' gradients
+    # can still be below what moves a float32 weight)
+    assert sum(moved) > 0.8 * len(moved)
+    groups = param_groups(model, cfg)
+    assert [g["lr_scale"] for g in groups] == [1.0, 0.1]
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    assert not Predictor(model, device="cpu").reads_saliency

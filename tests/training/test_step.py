@@ -11,7 +11,7 @@ from liwi.losses import LossConfig
 from liwi.model import ModelConfig, build_model
 from liwi.synth.procedural import procedural_scene, write_scene_table
 from liwi.training.data import DataConfig, StackDataset, collate
-from liwi.training.step import eval_step, lr_factor, make_optimizer, train_step
+from liwi.training.step import eval_step, lr_factor, make_optimizer, set_lr, train_step
 
 
 def test_train_steps_lower_the_loss_on_a_fixed_batch():
@@ -30,6 +30,13 @@ def test_train_steps_lower_the_loss_on_a_fixed_batch():
 def test_lr_schedule_warms_up_and_decays():
     assert lr_factor(0.0) < lr_factor(0.03) == pytest.approx(1.0)
     assert lr_factor(1.0) == pytest.approx(0.05) and lr_factor(0.5) < 1.0
+
+
+def test_set_lr_keeps_each_groups_share():
+    a, b = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([{"params": [a]}, {"params": [b], "lr_scale": 0.05}], lr=1.0)
+    set_lr(opt, 2e-3)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([2e-3, 1e-4])
 
 
 def test_local_loop_writes_checkpoint_history_and_plot(tmp_path):

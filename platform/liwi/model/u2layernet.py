@@ -279,6 +279,9 @@ class LiWiHeads(nn.Module):
     def forward(
         self, image: torch.Tensor, saliency: torch.Tensor, prompt: torch.Tensor
     ) -> dict[str, torch.Tensor]:
+        # float32 even under bf16 autocast: a trunk trained on a GPU returns bf16, where
+        # 1 − EPS rounds to 1 and the alpha's logit base would be infinite
+        saliency = saliency.float()
         x = torch.cat([image * 2.0 - 1.0, saliency * 2.0 - 1.0], 1)
         h = F.silu(self.stem(x) + self.prompt_in(prompt))
         skips = [h]

@@ -19,6 +19,7 @@ imperfect instance mask — or with the true mask.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,19 @@ class FinetuneConfig(JobConfig):
     out: str = "runs/v2/liwi-v2.pt"  # checkpoint path; history/plot go beside it
     model: dict[str, Any] = Field(default_factory=dict)  # U2LayerNetConfig fields
     init_from: str | None = None  # warm start: a v2 checkpoint (model URI) to continue from
+    # the trunk's starting weights from a state-dict file instead of the registry's ONNX:
+    # a torch state dict (.pt) or the stem of int8 parts (liwi.model.int8_state), which is
+    # how the 176-MB U²-Net trunk travels to a lent GPU machine
+    trunk_state: str | None = None
     loss: LossConfig = V2_LOSS
     crop: int = Field(256, ge=64)  # random square crop of the cached images (multiple of 32)
     steps: int = Field(2000, ge=1)  # optimisation steps (upper bound)
     max_minutes: float = Field(40.0, gt=0)  # wall-clock budget (upper bound)
     batch_size: int = Field(8, ge=1)
-    lr: float = Field(2e-3, gt=0)  # peak AdamW learning rate (heads only)
+    lr: float = Field(2e-3, gt=0)  # peak AdamW learning rate of the heads
+    # with model.train_trunk: the trunk's learning rate as a share of ``lr`` (pretrained
+    # weights move slowly; the zero-initialised heads start from nothing)
+    trunk_lr_scale: float = Field(0.05, gt=0, le=1)
     weight_decay: float = Field(1e-4, ge=0)
     grad_clip: float = Field(1.0, gt=0)
     prior_prompt_prob: float = Field(0.5, ge=0, le=1)  # prompt = saliency near the object
@@ -140,17 +148,60 @@ def make_batch(
 SPLITS = ("train", "val")
 
 
-def ensure(tables: list[str], split: str, folder: Path, model) -> dict:
+def ensure(tables: list[str], split: str, folder: Path, model, with_torch: bool = False) -> dict:
     """The trunk cache of ``split``, built first when it is missing or was built from other
-    tables, size or trunk weights."""
+    tables, size or trunk weights. ``with_torch``: the model's own torch trunk computes it
+    (on the model's device) instead of onnxruntime on the registry's file."""
     from liwi.training.trunk_cache import build, load
 
     size, weight = model.config.resolution, model.config.trunk
     want = {"tables": list(tables), "split": split, "size": size, "weight": weight}
     meta = folder / "meta.json"
     if not meta.is_file() or any(json.loads(meta.read_text()).get(k) != v for k, v in want.items()):
-        build(tables, split, folder, size=size, weight=weight)
+        trunk = model.trunk if with_torch else None
+        workers = max(1, min(16, (os.cpu_count() or 1) - 1)) if with_torch else 1
+        build(tables, split, folder, size=size, weight=weight, trunk=trunk, workers=workers)
     return load(folder)
+
+
+def _model(cfg: FinetuneConfig):
+    """The network to fine-tune: a warm start, or the trunk's pretrained weights + new heads."""
+    from liwi.model.u2layernet import U2LayerNet, U2LayerNetConfig, pretrained
+
+    if cfg.init_from:
+        from liwi.model import build_model
+        from liwi.predictor import resolve_checkpoint
+
+        model = build_model(checkpoint=resolve_checkpoint(cfg.init_from))
+        if not isinstance(model, U2LayerNet):
+            raise ValueError(f"init_from {cfg.init_from} is not a model v2 (u2layernet) checkpoint")
+        return model
+    if cfg.trunk_state is None:
+        return pretrained(U2LayerNetConfig(**cfg.model))
+    import torch
+
+    from liwi.model import int8_state
+
+    model = U2LayerNet(U2LayerNetConfig(**cfg.model))
+    path = Path(cfg.trunk_state)
+    if path.is_file():
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    else:
+        state = int8_state.unpack(int8_state.load_parts(path))
+    model.trunk.load_state_dict(state)
+    return model
+
+
+def param_groups(model, cfg: FinetuneConfig) -> list[dict]:
+    """AdamW groups: the heads at ``lr``, a trainable trunk at ``lr × trunk_lr_scale``."""
+    heads = [
+        p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("trunk.")
+    ]
+    trunk = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("trunk.")]
+    groups = [{"params": heads, "lr_scale": 1.0}]
+    if trunk:
+        groups.append({"params": trunk, "lr_scale": cfg.trunk_lr_scale})
+    return groups
 
 
 def _val(model, cache, cfg: FinetuneConfig) -> dict[str, float]:
@@ -177,7 +228,6 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> Path:
     import torch
 
     from liwi.model import save_checkpoint
-    from liwi.model.u2layernet import U2LayerNet, U2LayerNetConfig, pretrained
     from liwi.training.local import plot_history
     from liwi.training.loop import Budget, run_budgeted
 
@@ -186,20 +236,16 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> Path:
     if cfg.crop % 32:
         raise ValueError(f"crop {cfg.crop} must be a multiple of 32")
     torch.manual_seed(cfg.seed)
-    if cfg.init_from:
-        from liwi.model import build_model
-        from liwi.predictor import resolve_checkpoint
-
-        model = build_model(checkpoint=resolve_checkpoint(cfg.init_from))
-        if not isinstance(model, U2LayerNet):
-            raise ValueError(f"init_from {cfg.init_from} is not a model v2 (u2layernet) checkpoint")
-    else:
-        model = pretrained(U2LayerNetConfig(**cfg.model))
+    model = _model(cfg)
     device = cfg.device if cfg.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
     model = model.to(device)
-    train, val = (ensure(cfg.tables, split, Path(cfg.cache) / split, model) for split in SPLITS)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # our torch trunk builds the cache on a GPU, and wherever the registry's ONNX file may
+    # be absent (the trunk came from ``trunk_state``)
+    with_torch = device.startswith("cuda") or cfg.trunk_state is not None
+    train, val = (
+        ensure(cfg.tables, split, Path(cfg.cache) / split, model, with_torch) for split in SPLITS
+    )
+    opt = torch.optim.AdamW(param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(cfg.seed)

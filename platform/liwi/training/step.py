@@ -97,5 +97,6 @@ def lr_factor(progress: float, warmup: float = 0.03, floor: float = 0.05) -> flo
 
 
 def set_lr(optimizer, lr: float) -> None:
+    """Set every group's learning rate to ``lr`` times its ``lr_scale`` (1 when absent)."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)
