@@ -68,11 +68,14 @@ class FinetuneConfig(JobConfig):
     seed: int = 0
 
 
-def _u8(a, idx) -> Any:
+def _crops(a, idx, y: int, x: int, c: int, device: str) -> Any:
+    """Rows ``idx`` of a uint8 N×C×S×S array, cropped to c×c at (y, x) *before* they become
+    float (a sixth of the bytes at 320 → 128), as float tensors in [0, 1] on ``device``."""
     import numpy as np
     import torch
 
-    return torch.from_numpy(np.stack([a[i] for i in idx]).astype(np.float32) / 255.0)
+    crops = np.stack([a[i][:, y : y + c, x : x + c] for i in idx])
+    return torch.from_numpy(crops).to(device, non_blocking=True).float() / 255.0
 
 
 def _grow(mask, px: int):
@@ -102,23 +105,29 @@ def _degrade(mask, rng, max_px: int):
 
 
 def make_batch(
-    cache: dict, idx: list[int], cfg: FinetuneConfig, rng, train: bool, train_trunk: bool = False
+    cache: dict,
+    idx: list[int],
+    cfg: FinetuneConfig,
+    rng,
+    train: bool,
+    train_trunk: bool = False,
+    device: str = "cpu",
 ) -> dict:
-    """A batch of crops with simulated prompts (see the module docstring)."""
+    """A batch of crops with simulated prompts (see the module docstring), built on
+    ``device``: beside a GPU the pooling below is what would keep it waiting."""
     import torch
     from torch.nn import functional as F
 
-    batch = {k: _u8(cache[k], idx) for k in ("image", "alpha", "color", "background", "shadow")}
-    batch["saliency"] = _u8(cache["saliency"], idx)
-    size = batch["image"].shape[-1]
+    size = cache["image"].shape[-1]
     c = min(cfg.crop, size)
     y, x = (int(v) for v in rng.integers(0, size - c + 1, size=2)) if train else (0, 0)
-    batch = {k: v[..., y : y + c, x : x + c] for k, v in batch.items()}
+    keys = ("image", "alpha", "color", "background", "shadow", "saliency")
+    batch = {k: _crops(cache[k], idx, y, x, c, device) for k in keys}
     if train and rng.random() < 0.5:
         batch = {k: v.flip(-1) for k, v in batch.items()}
     alpha = batch["alpha"]
     b = alpha.shape[0]
-    draw = torch.from_numpy(rng.random(b).astype("float32"))
+    draw = torch.from_numpy(rng.random(b).astype("float32")).to(alpha.device)
     degraded = draw < cfg.degrade_prob
     prior_like = (draw >= cfg.degrade_prob) & (draw < cfg.degrade_prob + cfg.prior_prompt_prob)
     from liwi.model.u2layernet import stretched_saliency
@@ -136,7 +145,7 @@ def make_batch(
         band = (_grow(alpha[degraded], 3) - (-_grow(-alpha[degraded], 3))).clamp(0, 1)
         blurred = F.avg_pool2d(img, 5, stride=1, padding=2, count_include_pad=False)
         batch["image"][degraded] = band * blurred + (1 - band) * img
-    prompt = torch.zeros(b, 3, c, c)
+    prompt = torch.zeros(b, 3, c, c, device=alpha.device)
     prompt[:, :1] = mask
     batch["prompt"] = prompt
     batch["degraded"] = degraded.float()
@@ -204,7 +213,7 @@ def param_groups(model, cfg: FinetuneConfig) -> list[dict]:
     return groups
 
 
-def _val(model, cache, cfg: FinetuneConfig) -> dict[str, float]:
+def _val(model, cache, cfg: FinetuneConfig, device: str = "cpu") -> dict[str, float]:
     import numpy as np
 
     from liwi.training.step import eval_step
@@ -215,7 +224,7 @@ def _val(model, cache, cfg: FinetuneConfig) -> dict[str, float]:
     batches = 0
     for start in range(0, n, cfg.batch_size):
         idx = list(range(start, min(n, start + cfg.batch_size)))
-        batch = make_batch(cache, idx, cfg, rng, False, model.config.train_trunk)
+        batch = make_batch(cache, idx, cfg, rng, False, model.config.train_trunk, device)
         for k, v in eval_step(model, batch, cfg.loss).items():
             sums[k] = sums.get(k, 0.0) + v
         batches += 1
@@ -255,8 +264,8 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> Path:
         cfg.loss,
         Budget.of(cfg),
         len(train["image"]),
-        lambda idx: make_batch(train, idx, cfg, rng, True, model.config.train_trunk),
-        lambda: _val(model, val, cfg),
+        lambda idx: make_batch(train, idx, cfg, rng, True, model.config.train_trunk, device),
+        lambda: _val(model, val, cfg, device),
         out.with_suffix(".history.jsonl"),
         rng,
         validate_first=True,
