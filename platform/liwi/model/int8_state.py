@@ -8,7 +8,8 @@ vectors, scalars and integer tensors travel as they are.
 
 ``base``: pack the *difference* from a state both sides hold. A fine-tuned trunk comes
 back as its change from the (unpacked) starting weights, and the step of that change is
-its own small range, not the weights' — the round trip is then near-exact.
+its own small range, not the weights' (first GPU run: the rebuilt network's alpha within
+4e-5 of the exact one on average, 0.16 at the worst pixel of a random input).
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Fine-tune model v2 (:class:`~liwi.model.u2layernet.U2LayerNet`) on a trunk cache.
 
-The trunk is frozen (its saliency maps come from :mod:`liwi.training.trunk_cache`); the
-LiWi heads learn, with every LiWi objective on:
+On a CPU the trunk is frozen (its saliency maps come from
+:mod:`liwi.training.trunk_cache`) and the LiWi heads learn; with ``model.train_trunk`` (a
+GPU) the trunk trains too, at ``lr × trunk_lr_scale``, and the cache serves the prompt
+simulation only. Every LiWi objective is on:
 
 * **shadow-guided learning** — the explicit attenuation S (``shadow_attenuation``) and
   the shadow-free background inside the shadow (``shadow_background``; the heads'
@@ -69,8 +71,8 @@ class FinetuneConfig(JobConfig):
 
 
 def _crops(a, idx, y: int, x: int, c: int, device: str) -> Any:
-    """Rows ``idx`` of a uint8 N×C×S×S array, cropped to c×c at (y, x) *before* they become
-    float (a sixth of the bytes at 320 → 128), as float tensors in [0, 1] on ``device``."""
+    """Rows ``idx`` of a uint8 N×C×S×S array, cropped to c×c at (y, x) and moved as uint8
+    (a quarter of float32's bytes), then float in [0, 1] on ``device``."""
     import numpy as np
     import torch
 
