@@ -2,7 +2,7 @@
 
     python benchmarks/model_latency.py [--model URI] [--runs 20] [--threads 2] [--box x0,y0,x1,y1]
         [--priors u2netp,u2net,none] [--no-classical] [--compare-model NAME=URI ...] \
-        [--compare-single-view] [--compare-no-second-look]
+        [--compare-single-view] [--compare-no-second-look] [--compare-second-look-side PX]
 
 Reports median and p90 wall time of a full decomposition (resize, up to two peels,
 upsampling, stack assembly) with ``max_layers`` 3, and of a single peel (``max_layers``
@@ -54,6 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also time the model with the first prior and no second look (the prior not "
         "run again on the peeled background; the predictor before the seventh session)",
+    )
+    ap.add_argument(
+        "--compare-second-look-side",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="also time the model with the first prior and its second look at PX² (the "
+        "predictor's SECOND_LOOK_SIDE is the default's)",
     )
     ap.add_argument(
         "--compare-model",
@@ -117,6 +125,16 @@ def main(argv: list[str] | None = None) -> int:
                 args.model,
                 "LiWi model, first prior, no second look",
                 second_look=False,
+            )
+        )
+    if args.compare_second_look_side:
+        px = args.compare_second_look_side
+        methods.append(
+            first_prior_method(
+                f"model-second-look-{px}",
+                args.model,
+                f"LiWi model, first prior, second look at {px}²",
+                second_look_side=px,
             )
         )
     if not args.no_classical:

@@ -5,6 +5,7 @@
         [--sheet-boxes benchmarks/sample_lake_boxes.json --boxed-sheet boxed.png] \
         [--method model|add|prior] [--prior u2netp|u2net|none] [--alpha-source prior|model] \
         [--no-flip-average] [--net-side PX] [--max-layers N] [--no-second-look]
+        [--second-look-side PX]
 
 Reports, for the model and for the identity baseline (background = input, no objects):
 
@@ -260,6 +261,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the prior does not look again at the peeled background (predictor.SECOND_LOOK)",
     )
     ap.add_argument(
+        "--second-look-side",
+        type=int,
+        default=None,
+        help="input side (px) of the prior's second look (default predictor.SECOND_LOOK_SIDE)",
+    )
+    ap.add_argument(
         "--no-flip-average",
         action="store_true",
         help="run the network on the photo only, not also on its mirror (predictor.FLIP_AVERAGE)",
@@ -282,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         predictor.alpha_source = args.alpha_source
         predictor.flip_average = not args.no_flip_average
         predictor.second_look = not args.no_second_look
+        predictor.second_look_side = args.second_look_side or predictor.second_look_side
         predictor.net_side = args.net_side or predictor.net_side
     rows = rows_from_table(args.table, split=args.split, limit=args.limit)
     if not rows:
@@ -295,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     res["flip_average"] = getattr(predictor, "flip_average", None)
     res["net_side"] = getattr(predictor, "net_side", None)
     res["second_look"] = getattr(predictor, "second_look", None)
+    res["second_look_side"] = getattr(predictor, "second_look_side", None)
     res["max_layers"] = args.max_layers or "true count"
     text = json.dumps(res, indent=2)
     print(text)

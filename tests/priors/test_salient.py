@@ -39,6 +39,19 @@ def test_finds_the_cat_and_not_the_corners(prior):
     assert a[:20, -20:].mean() < 0.1  # the blurred room behind it
 
 
+def test_a_smaller_look_finds_the_same_cat(prior):
+    # the second look runs the prior at 224² (the pinned graph declares 320²; its sizes
+    # are opened at load) and must still see the object
+    img = decode_rgb((LAKE / "cat.jpg").read_bytes())
+    small = prior.maps(img, side=224)
+    assert small.shape == (7, 224, 224)
+    a, b = prior.alpha(img), prior.alpha(img, maps=small)
+    inter, union = np.minimum(a, b).sum(), np.maximum(a, b).sum()
+    assert inter / union > 0.8  # 0.84: coarser edges, the same object
+    with pytest.raises(ValueError, match="multiple of 32"):
+        prior.maps(img, side=200)
+
+
 @pytest.mark.parametrize("grey", [0.0, 0.5, 1.0])
 def test_a_flat_photo_has_no_salient_object(prior, grey):
     # the network's peak on a flat photo is 0.001–0.06; min-max normalised, that noise

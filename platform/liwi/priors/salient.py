@@ -43,6 +43,19 @@ MIN_PEAK = 0.1
 STRETCH_LOW, STRETCH_HIGH = 0.2, 0.8
 
 
+def _any_side(path: str) -> bytes:
+    """The ONNX graph with its input's and outputs' spatial sizes left open (the pinned
+    files declare 320×320; the convolutions and resizes take any multiple of 32)."""
+    import onnx
+
+    model = onnx.load(path)
+    for value in [*model.graph.input, *model.graph.output]:
+        for i, dim in enumerate(value.type.tensor_type.shape.dim[2:]):
+            dim.ClearField("dim_value")
+            dim.dim_param = ("height", "width")[i]
+    return model.SerializeToString()
+
+
 class SalientPrior:
     """A U²-Net family network that maps a photo to a soft salient-object alpha."""
 
@@ -73,7 +86,7 @@ class SalientPrior:
                 opts.intra_op_num_threads = n
                 opts.inter_op_num_threads = 1
             self._session = ort.InferenceSession(
-                str(self.path), sess_options=opts, providers=["CPUExecutionProvider"]
+                _any_side(str(self.path)), sess_options=opts, providers=["CPUExecutionProvider"]
             )
             self._input = self._session.get_inputs()[0].name
         return np.concatenate(self._session.run(None, {self._input: x}), axis=1)
@@ -125,13 +138,13 @@ class SalientPrior:
         return out[:, 0].float().cpu().numpy()
 
     # -- public -----------------------------------------------------------------------
-    def small(self, image: np.ndarray) -> np.ndarray:
-        """H×W×3 float in [0, 1] → the 320×320×3 float32 image the network sees."""
-        return resize_map(np.asarray(image, np.float32), (INPUT_SIZE, INPUT_SIZE))
+    def small(self, image: np.ndarray, side: int = INPUT_SIZE) -> np.ndarray:
+        """H×W×3 float in [0, 1] → the side×side×3 float32 image the network sees."""
+        return resize_map(np.asarray(image, np.float32), (side, side))
 
-    def preprocess(self, image: np.ndarray) -> np.ndarray:
-        """H×W×3 float in [0, 1] → 1×3×320×320 normalised network input."""
-        small = self.small(image)
+    def preprocess(self, image: np.ndarray, side: int = INPUT_SIZE) -> np.ndarray:
+        """H×W×3 float in [0, 1] → 1×3×side×side normalised network input."""
+        small = self.small(image, side)
         return ((small - MEAN) / STD).transpose(2, 0, 1)[None].astype(np.float32)
 
     def fused_maps(self, images: list[np.ndarray], backend: str = "auto") -> np.ndarray:
@@ -149,13 +162,16 @@ class SalientPrior:
             raise ValueError(f"backend must be auto, onnx or torch, not {backend!r}")
         return self._run_trunk(np.stack([self.small(im) for im in images])).astype(np.float32)
 
-    def maps(self, image: np.ndarray) -> np.ndarray:
-        """The network's seven raw 320×320 maps (fused, then sides 1-6), probabilities.
+    def maps(self, image: np.ndarray, side: int = INPUT_SIZE) -> np.ndarray:
+        """The network's seven raw side×side maps (fused, then sides 1-6), probabilities.
 
         Model v2 (:class:`~liwi.model.u2layernet.U2LayerNet`) reads all seven; the alpha
-        is made from the first.
+        is made from the first. ``side`` below 320 trades detail for time (the predictor's
+        second look, which only looks for large objects).
         """
-        x = self.preprocess(image)
+        if side % 32:
+            raise ValueError(f"side {side} must be a multiple of 32 (five 2x poolings)")
+        x = self.preprocess(image, side)
         raw = self._run_torch(x) if self.device.startswith("cuda") else self._run_onnx(x)
         return raw[0].astype(np.float32)
 
