@@ -64,8 +64,9 @@ SECOND_LOOK_OVERLAP = 0.3
 # crater or a floor seam can pass 0.5. Of 69 candidates on the held-out splits B, C and D,
 # none of the 14 below 0.7 lay on a true object; 34 of the 55 above did (RESULTS.md).
 SECOND_LOOK_MIN_PEAK = 0.7
-# ... and that look runs the prior at SECOND_LOOK_SIDE² (below its 320² it saves time; it only looks
-# for objects ≥ PRIOR_REL_AREA of one already found; ≈ 0.45 × the time of a 320² pass).
+# ... and that look runs the prior at SECOND_LOOK_SIDE² (its training side is 320; a smaller
+# look costs less, e.g. 224² ≈ 0.45 × the time, and only has to find objects ≥ PRIOR_REL_AREA
+# of one already found).
 SECOND_LOOK_SIDE = 320
 # A box prompt uses the prior when one prior object covers this share of the box; that
 # object is kept within the box grown by BOX_SLACK of the box's size on every side.
