@@ -26,7 +26,10 @@ def test_trunk_equals_onnxruntime_on_a_random_input(model):
     with torch.no_grad():
         ours = model.trunk(x).numpy()
     assert ours.shape == ref.shape == (1, 7, 320, 320)
-    np.testing.assert_allclose(ours, ref, atol=1e-4)
+    # two convolution libraries sum in different orders: on an AMD EPYC the largest gap is
+    # 1.3e-4 (side map 2), the mean 5e-6; a misplaced weight would be off by ≫ 1e-2
+    diff = np.abs(ours - ref)
+    assert diff.max() < 5e-4 and diff.mean() < 2e-5
 
 
 def test_zero_initialised_prompt_channels_leave_the_output_unchanged_at_step_0(model):
