@@ -42,8 +42,6 @@ def pack_trunk(out: Path, check: bool) -> None:
     load_trunk_weights(trunk, str(resolve("u2net")))
     state = trunk.state_dict()
     packed = int8_state.pack(state)
-    for p in out.parent.glob(f"{out.name}.part*"):
-        p.unlink()
     parts = int8_state.save_parts(packed, out, xz=True)
     print(f"trunk: {sum(p.stat().st_size for p in parts) / 1e6:.1f} MB in {len(parts)} parts")
     if check:

@@ -56,6 +56,13 @@ def test_parts_split_at_the_size_limit_and_join_back(tmp_path, xz):
     assert len(paths) > 1 and all(p.stat().st_size <= 4096 for p in paths)
     back = int8_state.unpack(int8_state.load_parts(tmp_path / "s"))
     assert torch.equal(back["w"], int8_state.unpack(packed)["w"])
+    # a smaller state saved over it leaves no stale part behind to be read back
+    small = int8_state.pack({"w": torch.randn(2, 2)})
+    assert len(int8_state.save_parts(small, tmp_path / "s", part_bytes=4096, xz=xz)) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.part00"]
+    assert torch.equal(
+        int8_state.unpack(int8_state.load_parts(tmp_path / "s"))["w"], int8_state.unpack(small)["w"]
+    )
 
 
 def test_missing_parts_and_foreign_files_are_errors(tmp_path):

@@ -166,7 +166,8 @@ def _onnx_runner(path: Path):
 
 
 def _torch_runner(trunk: Any):
-    """The same, with a torch trunk on its own device (it normalises its input itself)."""
+    """The same, with a torch trunk on its own device (it normalises its input itself; it
+    has no batch norm or dropout, so its train/eval mode does not matter)."""
     import torch
 
     device = next(trunk.parameters()).device
@@ -174,11 +175,7 @@ def _torch_runner(trunk: Any):
     def run(images: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(device)
-            was_training = trunk.training
-            trunk.eval()
-            out = trunk(x).float().cpu().numpy()
-            trunk.train(was_training)
-        return out
+            return trunk(x).float().cpu().numpy()
 
     return run
 
