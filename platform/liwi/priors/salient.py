@@ -6,7 +6,7 @@
    the U²-Net weights were trained;
 2. run the network (onnxruntime on CPU; the same ONNX graph converted to torch with
    ``onnx2torch`` when a CUDA device is asked for) and take its fused side output d0.
-   :meth:`SalientPrior.fused_maps` runs many images at once: our torch trunk
+   :meth:`SalientPrior.batch_maps` runs many images at once: our torch trunk
    (:class:`~liwi.model.u2layernet.U2Trunk`) on a stacked batch, or onnxruntime one
    image at a time (the pinned ONNX graph has a fixed batch of 1);
 3. min-max normalise that map, stretch its contrast (``(a − low) / (high − low)``,
@@ -60,20 +60,30 @@ class SalientPrior:
     """A U²-Net family network that maps a photo to a soft salient-object alpha."""
 
     def __init__(
-        self, weight: str | None = None, device: str | None = None, threads: int | None = None
+        self,
+        weight: str | None = None,
+        device: str | None = None,
+        threads: int | None = None,
+        trunk: Any = None,
     ) -> None:
+        """``trunk``: an already-built torch :class:`~liwi.model.u2layernet.U2Trunk` holding
+        ``weight`` (e.g. one loaded from int8 parts or being fine-tuned, on any device): the
+        torch backend runs it as it is, and the weight's ONNX file is then not needed."""
         from liwi import weights
 
         self.weight = weight or weights.DEFAULT_WEIGHT
-        self.path = weights.resolve(self.weight)
+        self.path = weights.resolve(self.weight) if trunk is None else None
         self.licence = weights.licence_of(self.weight)
         # None: cpu (callers that pass nothing keep ONNX on the CPU); "auto": the GPUs Ray
-        # gave this worker (liwi.devices); anything else as given
-        self.device = "cpu" if device is None else resolve_device(device)
+        # gave this worker (liwi.devices); anything else as given; a given trunk's own device
+        if trunk is not None:
+            self.device = str(next(trunk.parameters()).device)
+        else:
+            self.device = "cpu" if device is None else resolve_device(device)
         self._threads = threads
         self._session: Any = None
         self._torch_net: Any = None
-        self._torch_trunk: Any = None
+        self._torch_trunk: Any = trunk
 
     # -- backends ---------------------------------------------------------------------
     def _run_onnx(self, x: np.ndarray) -> np.ndarray:
@@ -124,18 +134,18 @@ class SalientPrior:
             self._torch_trunk = trunk.eval().to(self.device)
         return self._torch_trunk
 
-    def _run_trunk(self, small: np.ndarray) -> np.ndarray:
-        """B×320×320×3 resized images → B×320×320 fused maps, one forward pass.
+    def _run_trunk(self, images: np.ndarray) -> np.ndarray:
+        """N×3×S×S images in [0, 1] → N×7×S×S maps, one forward pass of the torch trunk.
 
         TF32 convolutions are off (they drift ~1e-3 from the ONNX graph on recent GPUs);
-        the network is tiny, so full float32 costs little.
+        the network is small, so full float32 costs little.
         """
         import torch
 
-        x = torch.from_numpy(np.ascontiguousarray(small.transpose(0, 3, 1, 2)))
+        x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
         with torch.inference_mode(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
             out = self._trunk()(x.to(self.device))  # normalises with the same mean/std
-        return out[:, 0].float().cpu().numpy()
+        return out.float().cpu().numpy()
 
     # -- public -----------------------------------------------------------------------
     def small(self, image: np.ndarray, side: int = INPUT_SIZE) -> np.ndarray:
@@ -147,20 +157,32 @@ class SalientPrior:
         small = self.small(image, side)
         return ((small - MEAN) / STD).transpose(2, 0, 1)[None].astype(np.float32)
 
-    def fused_maps(self, images: list[np.ndarray], backend: str = "auto") -> np.ndarray:
-        """The fused map d0 (what :meth:`alpha` reads) of each image: N×320×320 float32.
+    def batch_maps(self, images: np.ndarray, backend: str = "auto") -> np.ndarray:
+        """N×3×S×S images in [0, 1] (S a multiple of 32) → the network's N×7×S×S maps
+        (fused, then sides 1-6), probabilities.
 
-        ``backend``: ``"onnx"`` runs onnxruntime per image, exactly :meth:`maps`' numbers;
-        ``"torch"`` stacks the images and runs our trunk once on :attr:`device` (equal to
-        the ONNX graph within 1e-4); ``"auto"``: torch on a GPU, ONNX on a CPU.
+        ``backend``: ``"onnx"`` runs onnxruntime one image at a time (the pinned graphs have
+        a batch of 1), exactly :meth:`maps`' numbers; ``"torch"`` runs our trunk once on
+        the stacked batch on :attr:`device` (equal to the ONNX graph within 5e-4);
+        ``"auto"``: torch on a GPU or with a given trunk, ONNX otherwise.
         """
         if backend == "auto":
-            backend = "torch" if self.device.startswith("cuda") else "onnx"
+            torch_here = self.device.startswith("cuda") or self._torch_trunk is not None
+            backend = "torch" if torch_here else "onnx"
         if backend == "onnx":
-            return np.stack([self._run_onnx(self.preprocess(im))[0, 0] for im in images])
+            mean, std = MEAN[:, None, None], STD[:, None, None]
+            return np.concatenate(
+                [self._run_onnx(((im - mean) / std)[None].astype(np.float32)) for im in images]
+            )
         if backend != "torch":
             raise ValueError(f"backend must be auto, onnx or torch, not {backend!r}")
-        return self._run_trunk(np.stack([self.small(im) for im in images])).astype(np.float32)
+        return self._run_trunk(images)
+
+    def fused_maps(self, images: list[np.ndarray], backend: str = "auto") -> np.ndarray:
+        """The fused map d0 (what :meth:`alpha` reads) of each H×W×3 image: N×320×320
+        float32 (:meth:`batch_maps` on the images resized to 320²)."""
+        small = np.stack([self.small(im).transpose(2, 0, 1) for im in images])
+        return self.batch_maps(small, backend)[:, 0].astype(np.float32)
 
     def maps(self, image: np.ndarray, side: int = INPUT_SIZE) -> np.ndarray:
         """The network's seven raw side×side maps (fused, then sides 1-6), probabilities.

@@ -90,8 +90,8 @@ def build(
     """
     from tqdm import tqdm
 
+    from liwi.priors.salient import SalientPrior
     from liwi.training.data import rows_from_table
-    from liwi.weights import resolve
 
     rows = rows_from_table(tables, split=split, limit=limit)
     if not rows:
@@ -105,14 +105,14 @@ def build(
         )
         for k, c in FIELDS.items()
     }
-    run_trunk = _torch_runner(trunk) if trunk is not None else _onnx_runner(resolve(weight))
+    prior = SalientPrior(weight, trunk=trunk)  # onnxruntime on the weight's file, or `trunk`
     t0 = time.monotonic()
     count = 0
     pending: list[dict[str, np.ndarray]] = []
 
     def flush() -> None:
         nonlocal count
-        sal = run_trunk(np.stack([c["image"] for c in pending]))
+        sal = prior.batch_maps(np.stack([c["image"] for c in pending]))
         for chw, s in zip(pending, sal, strict=True):
             chw["saliency"] = s
             for k in FIELDS:
@@ -142,42 +142,6 @@ def build(
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
     return out
-
-
-def _onnx_runner(path: Path):
-    """images (N×3×S×S in [0, 1]) → N×7×S×S saliency, onnxruntime on the CPU, one at a time."""
-    import onnxruntime as ort
-
-    from liwi.model.u2layernet import IMAGENET_MEAN, IMAGENET_STD
-
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    mean = np.array(IMAGENET_MEAN, np.float32)[:, None, None]
-    std = np.array(IMAGENET_STD, np.float32)[:, None, None]
-
-    def run(images: np.ndarray) -> np.ndarray:
-        outs = [
-            np.concatenate(sess.run(None, {name: ((im - mean) / std)[None].astype(np.float32)}), 1)
-            for im in images
-        ]
-        return np.concatenate(outs, 0)
-
-    return run
-
-
-def _torch_runner(trunk: Any):
-    """The same, with a torch trunk on its own device (it normalises its input itself; it
-    has no batch norm or dropout, so its train/eval mode does not matter)."""
-    import torch
-
-    device = next(trunk.parameters()).device
-
-    def run(images: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(device)
-            return trunk(x).float().cpu().numpy()
-
-    return run
 
 
 def load(folder: str | Path) -> dict[str, Any]:
