@@ -195,7 +195,7 @@ def test_the_second_look_finds_the_object_behind_and_not_residue(shipped, monkey
     # thing left once she is peeled
     photo = _photo("astronaut_portrait.jpg")
     stack = shipped.decompose(photo, max_layers=3)
-    assert len(stack.objects) == 2
+    assert len(stack.objects) == 2 and stack.meta["second_look"] == "found"
     h, w = photo.shape[:2]
     behind = stack.objects[0].alpha  # back to front: the second look's object first
     ys, xs = np.nonzero(behind > 0.5)
@@ -203,13 +203,16 @@ def test_the_second_look_finds_the_object_behind_and_not_residue(shipped, monkey
     # it is new: almost none of it lies inside the astronaut
     assert ((behind > 0.5) & (stack.objects[1].alpha > 0.5)).mean() < 0.01
     # no room in the budget, or no second look: the astronaut alone
-    assert len(shipped.decompose(photo, max_layers=2).objects) == 1
+    two = shipped.decompose(photo, max_layers=2)
+    assert len(two.objects) == 1 and two.meta["second_look"] == "not run"
     monkeypatch.setattr(shipped, "second_look", False)
-    assert len(shipped.decompose(photo, max_layers=3).objects) == 1
+    off = shipped.decompose(photo, max_layers=3)
+    assert len(off.objects) == 1 and off.meta["second_look"] == "not run"
     monkeypatch.undo()
     # the cat: what the prior sees after the cat is peeled is a sliver along its edge
     # (< 8 % of the cat), not an object
-    assert len(shipped.decompose(_photo("cat.jpg"), max_layers=3).objects) == 1
+    cat = shipped.decompose(_photo("cat.jpg"), max_layers=3)
+    assert len(cat.objects) == 1 and cat.meta["second_look"] == "nothing"
 
 
 @pytest.mark.parametrize("grey", [0.0, 0.47, 1.0])
@@ -217,6 +220,7 @@ def test_a_flat_photo_gives_the_background_alone(shipped, grey):
     # no structure, nothing to peel (the network alone invents objects in a black frame)
     stack = shipped.decompose(np.full((200, 300, 3), grey, np.float32))
     assert stack.objects == [] and stack.meta["peel_passes"] == 0
+    assert stack.meta["second_look"] == "not run"
     np.testing.assert_array_equal(stack.background, np.full((200, 300, 3), grey, np.float32))
 
 

@@ -391,11 +391,12 @@ class Predictor:
         rest = [m for m in objs if m.sum() >= PRIOR_REL_AREA * best.sum()][: passes - 1]
         return [(Prompt(mask=best, box=prompt.box), best)] + [(Prompt(mask=m), m) for m in rest]
 
-    def _look_again(self, background: np.ndarray, peeled: list[ObjectLayer]) -> list[tuple]:
+    def _look_again(self, background: np.ndarray, peeled: list[ObjectLayer]) -> list[tuple] | None:
         """The prior's second look at a peeled background: one more (prompt, alpha) step
-        for the largest new object it sees there, or none (see SECOND_LOOK)."""
+        for the largest new object it sees there, or none (see SECOND_LOOK); None when it
+        does not look (switched off, no prior, a flat background)."""
         if not self.second_look or self.prior is None or is_flat(background):
-            return []
+            return None
         from liwi.priors.refine import grow_px, instances, resize_map
 
         maps = self.prior.maps(background, side=self.second_look_side)
@@ -434,6 +435,7 @@ class Predictor:
         ]
         current = list(imgs)
         peeled: list[list[ObjectLayer]] = [[] for _ in imgs]
+        looked = ["not run"] * len(imgs)  # the second look: "not run", "nothing" or "found"
         active = [i for i in range(len(imgs)) if plans[i]]
         for k in range(passes):
             if not active:
@@ -458,7 +460,10 @@ class Predictor:
                 peeled[i].append(obj)
                 current[i] = r["background"]
                 if k + 1 == len(plans[i]) and k + 1 < passes and planned is not None:
-                    plans[i] += self._look_again(current[i], peeled[i])
+                    step = self._look_again(current[i], peeled[i])
+                    if step is not None:
+                        plans[i] += step
+                        looked[i] = "found" if step else "nothing"
                 if k + 1 < len(plans[i]):
                     still.append(i)
             active = still
@@ -469,6 +474,7 @@ class Predictor:
                 "model_resolution": self.config.resolution,
                 "net_side": self.net_side,
                 "peel_passes": len(peeled[i]),
+                "second_look": looked[i],
                 "prompted": prompts[i] is not None and not prompts[i].empty,
                 "prior": getattr(self.prior, "weight", None),
             }
