@@ -182,3 +182,27 @@ def test_training_with_checkpoints_on_s3(table, ray_local, mlflow_server, s3_buc
     assert result.step == 5 and result.model_path.is_file()
     lake = Lake.from_uri(f"{storage}/ddp-test/checkpoint_00000005")
     assert lake.exists(lake.path(MODEL_FILE)) and lake.exists(lake.path(STATE_JSON))
+
+
+@pytest.mark.parametrize("bars", [False, True])
+def test_ray_data_progress_bars_follow_the_config(table, ray_local, tmp_path, bars):
+    # off by default: in a job log every repaint of a bar is a new line
+    import ray.data
+
+    from liwi.training.distributed import build_trainer
+
+    cfg = TrainConfig(
+        tables=[table],
+        storage_path=str(tmp_path / "runs"),
+        preset="tiny",
+        tracking={"enabled": False},
+        **({"progress_bars": True} if bars else {}),
+    )
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = not bars  # the config, not what the context held, decides
+    try:
+        trainer = build_trainer(cfg)
+    finally:
+        ctx.enable_progress_bars = False  # as the session's Ray keeps it
+    for name in ("train", "val"):
+        assert trainer.datasets[name].context.enable_progress_bars is bars

@@ -74,6 +74,9 @@ class TrainConfig(JobConfig):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     ray_address: str | None = None  # None: connect to RAY_ADDRESS or start a local Ray
     ray_num_cpus: int | None = None  # logical CPUs of a local Ray (None = cores)
+    # Ray Data's own progress bars for the train/val pipelines. Off by default: in a job log
+    # (no terminal) every repaint is a new line, ~1,800 of them for a 2-step run
+    progress_bars: bool = False
     # testing only: the last rank's process dies (os._exit) once when it reaches this step,
     # to prove FailureConfig restarts from the latest checkpoint (local storage only)
     inject_failure_at_step: int | None = Field(None, ge=1)

@@ -365,6 +365,7 @@ def _init_ray(cfg: TrainConfig) -> None:
 
 def build_trainer(cfg: TrainConfig):
     """The ``TorchTrainer`` for ``cfg`` (Ray must be initialised)."""
+    import ray.data
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -375,6 +376,9 @@ def build_trainer(cfg: TrainConfig):
     n_val = count_rows(cfg.tables, cfg.val_split, s3=s3)
     val_split = cfg.val_split if n_val else cfg.train_split
     dcpu = cfg.scaling.data_cpus
+    ctx = ray.data.DataContext.get_current()  # each dataset keeps a copy of it from here on
+    ctx.enable_progress_bars = cfg.progress_bars
+    ctx.print_on_execution_start = cfg.progress_bars
     train_ds = training_samples(
         cfg.tables, cfg.train_split, cfg.data, cfg.seed, s3=s3, num_cpus=dcpu
     )
