@@ -1,6 +1,8 @@
 """A real Serve deployment for the serving tests: `liwi serve` in a subprocess on 127.0.0.1.
 
-One session-scoped server runs three applications from one Serve config:
+One server for this package's tests (package scope: it stops once they are done, so its
+Ray and replicas do not idle through the rest of the suite) runs three applications
+from one Serve config:
 
 * ``liwi`` at ``/`` — the normal app (API key required, small body/pixel limits);
 * ``queue`` at ``/queue`` — a model deployment that takes one request and queues one,
@@ -109,16 +111,16 @@ def serve_test_config(checkpoint: Path) -> dict:
     }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def session_dir() -> Path:
-    """A private temp dir for the session (pytest's basetemp is pruned by other pytest runs
+    """A private temp dir for these tests (pytest's basetemp is pruned by other pytest runs
     on a shared machine, which would delete the checkpoint under a running server)."""
     path = Path(tempfile.mkdtemp(prefix="liwi-serving-tests-"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tiny_checkpoint(session_dir) -> Path:
     import torch
 
@@ -130,7 +132,7 @@ def tiny_checkpoint(session_dir) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(session_dir, tiny_checkpoint) -> Server:
     tmp = session_dir
     config_path = tmp / "serve.yaml"
@@ -166,6 +168,6 @@ def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {API_KEY}"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def photo_png() -> bytes:
     return png_bytes(photo())
