@@ -57,6 +57,34 @@ def test_bad_inputs_fail_clearly_without_losing_the_good_ones(tmp_path, capsys):
     assert main(["predict", str(good), "--out", str(out), "--box", "50,50,60,60"]) == 1
 
 
+def test_a_folder_stands_for_its_images_and_every_input_is_accounted_for(tmp_path, capsys):
+    lake = tmp_path / "lake"
+    (lake / "sub").mkdir(parents=True)
+    flat = encode_png(np.full((20, 30, 3), 0.4, np.float32))
+    (lake / "a.png").write_bytes(flat)
+    (lake / "sub" / "b.PNG").write_bytes(flat)  # nested, upper-case extension
+    (lake / "sub" / "c.jpg").write_bytes(b"junk")
+    (lake / "notes.txt").write_text("not a photo")  # not an image extension: not an input
+    (tmp_path / "empty").mkdir()
+    out = lake / "out"  # the output inside the input folder
+    args = ["predict", str(lake), str(tmp_path / "empty"), "--out", str(out)]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "c.jpg" in captured.err and "a folder with no images" in captured.err
+    assert captured.err.strip().splitlines()[-1] == "inputs 4: ok 2, error 2"
+    assert sorted(p.name for p in out.iterdir()) == ["a", "b"]
+    # a second run does not decompose the first one's layers (they are under --out)
+    assert main(["predict", str(lake), "--out", str(out)]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "inputs 3: ok 2, error 1"
+    assert sorted(p.name for p in out.iterdir()) == ["a", "b"]
+
+
+def test_a_missing_file_is_one_line(tmp_path, capsys):
+    assert main(["predict", str(tmp_path / "gone.jpg"), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"{tmp_path / 'gone.jpg'}: No such file or directory", "inputs 1: ok 0, error 1"]
+
+
 def test_malformed_box_is_a_usage_error():
     with pytest.raises(SystemExit):
         main(["predict", "x.png", "--out", "o", "--box", "1,2,3"])

@@ -1,10 +1,14 @@
 """``liwi predict IMAGE… --out DIR``: decompose photos into layer folders.
 
-One folder per input, ``DIR/<stem>/``: background.png, foreground.png, shadow.png,
+An IMAGE may be a folder: it stands for the images under it (recursively, sorted, by
+extension as a lake lists them). One folder per photo, ``DIR/<stem>/``: background.png, foreground.png, shadow.png,
 recomposed.png, one ``NN_<name>.png`` per layer, layers.json, and layers.psd with --psd.
 Photos above ``--max-pixels`` are downscaled while decoding (the layers come out at the
 reduced size; box/point prompts are given in the original photo's pixels). User errors
-(bad ``--model``, ``--device``, ``--out``) are one line on stderr and exit 2.
+(bad ``--model``, ``--device``, ``--out``) are one line on stderr and exit 2. A photo that
+cannot be read or decomposed is one line on stderr and the others go on; the last line
+on stderr accounts for every input (``inputs N: ok A, error B``) and the exit code is 1
+when any failed.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ def _pair(text: str) -> tuple[float, float]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="input photos")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="input photos, or folders of photos")
     p.add_argument("--out", required=True, help="output folder (one sub-folder per image)")
     p.add_argument(
         "--method",
@@ -132,6 +136,31 @@ def output_folder(text: str) -> Path:
     return out
 
 
+def expand_inputs(items: list[str], out: Path) -> list[Path]:
+    """The photos named on the command line; a folder stands for the images under it
+    (recursively, sorted), except those under ``out`` (an output folder inside the input
+    folder: a second run must not decompose the first one's layers). A folder with no
+    image stays as itself: it is reported as an error, not silently dropped."""
+    from liwi.lake import IMAGE_EXTENSIONS
+
+    out = out.resolve()
+    paths: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(
+                f
+                for f in path.rglob("*")
+                if f.is_file()
+                and f.suffix.lower() in IMAGE_EXTENSIONS
+                and not f.resolve().is_relative_to(out)
+            )
+            paths += found or [path]
+        else:
+            paths.append(path)
+    return paths
+
+
 def run(args: argparse.Namespace) -> int:
     from liwi.decomposers import build_decomposer
     from liwi.lake import LakeError
@@ -156,15 +185,24 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:  # e.g. a model file that cannot be read
         print(f"liwi predict: cannot load the model: {one_line(exc)}", file=sys.stderr)
         return 2
+    from liwi.lake import IMAGE_EXTENSIONS
+
+    inputs = expand_inputs(args.images, out)
     failures = 0
     stems: set[str] = set()
-    for src in args.images:
-        stem = safe_stem(Path(src))
+    for src in inputs:
+        if src.is_dir():
+            print(f"{src}: a folder with no images ({' '.join(IMAGE_EXTENSIONS)})", file=sys.stderr)
+            failures += 1
+            continue
+        stem = safe_stem(src)
         while stem in stems:  # two inputs with one stem (a/x.jpg, b/x.png) stay apart
             stem += "_"
         stems.add(stem)
-        if not predict_one(predictor, Path(src), out / stem, args):
+        if not predict_one(predictor, src, out / stem, args):
             failures += 1
+    n = len(inputs)
+    print(f"inputs {n}: ok {n - failures}, error {failures}", file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -190,7 +228,9 @@ def predict_one(predictor, src: Path, folder: Path, args: argparse.Namespace) ->
         stack = predictor.decompose(image, prompt=prompt, max_layers=args.max_layers)
         written = write_folder(stack, folder, psd=args.psd)
     except (OSError, ImageDecodeError, PromptError, ValueError) as exc:
-        print(f"{src}: {one_line(exc)}", file=sys.stderr)
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc)
+        print(f"{src}: {why}", file=sys.stderr)
         return False
-    print(f"{src} → {written} ({stack.n_layers} layers)")
+    n = stack.n_layers
+    print(f"{src} → {written} ({n} layer{'' if n == 1 else 's'})")
     return True
