@@ -1,8 +1,9 @@
 """``liwi predict IMAGE… --out DIR``: decompose photos into layer folders.
 
 An IMAGE may be a folder: it stands for the images under it (recursively, sorted, by
-extension as a lake lists them). One folder per photo, ``DIR/<stem>/``: background.png, foreground.png, shadow.png,
-recomposed.png, one ``NN_<name>.png`` per layer, layers.json, and layers.psd with --psd.
+extension as a lake lists them). One folder per photo, ``DIR/<stem>/``: background.png,
+foreground.png, shadow.png, recomposed.png, one ``NN_<name>.png`` per layer, layers.json,
+and layers.psd with --psd.
 Photos above ``--max-pixels`` are downscaled while decoding (the layers come out at the
 reduced size; box/point prompts are given in the original photo's pixels). User errors
 (bad ``--model``, ``--device``, ``--out``) are one line on stderr and exit 2. A photo that
