@@ -67,7 +67,8 @@ def test_a_folder_stands_for_its_images_and_every_input_is_accounted_for(tmp_pat
     (lake / "notes.txt").write_text("not a photo")  # not an image extension: not an input
     (tmp_path / "empty").mkdir()
     out = lake / "out"  # the output inside the input folder
-    args = ["predict", str(lake), str(tmp_path / "empty"), "--out", str(out)]
+    # a photo named twice (the folder, then the file) is one input
+    args = ["predict", str(lake), str(lake / "a.png"), str(tmp_path / "empty"), "--out", str(out)]
     assert main(args) == 1
     captured = capsys.readouterr()
     assert "c.jpg" in captured.err and "a folder with no images" in captured.err

@@ -140,8 +140,9 @@ def output_folder(text: str) -> Path:
 def expand_inputs(items: list[str], out: Path) -> list[Path]:
     """The photos named on the command line; a folder stands for the images under it
     (recursively, sorted), except those under ``out`` (an output folder inside the input
-    folder: a second run must not decompose the first one's layers). A folder with no
-    image stays as itself: it is reported as an error, not silently dropped."""
+    folder: a second run must not decompose the first one's layers). A photo named twice
+    (``photos photos/cat.jpg``) is one input. A folder with no image stays as itself: it
+    is reported as an error, not silently dropped."""
     from liwi.lake import IMAGE_EXTENSIONS
 
     out = out.resolve()
@@ -159,7 +160,10 @@ def expand_inputs(items: list[str], out: Path) -> list[Path]:
             paths += found or [path]
         else:
             paths.append(path)
-    return paths
+    unique: dict[Path, Path] = {}
+    for path in paths:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
 
 
 def run(args: argparse.Namespace) -> int:
