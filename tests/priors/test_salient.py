@@ -52,6 +52,37 @@ def test_a_smaller_look_finds_the_same_cat(prior):
         prior.maps(img, side=200)
 
 
+def test_the_stretch_steepens_the_edge_at_the_output_resolution(prior):
+    # a disc whose edge ramps over ~2 px of the 320² map (U²-Netp's edges are that
+    # steep), read for a 1280² photo
+    import cv2
+
+    from liwi.priors.refine import resize_map
+    from liwi.priors.salient import STRETCH_HIGH, STRETCH_LOW
+
+    yy, xx = np.mgrid[:320, :320]
+    disc = np.clip((100 - np.hypot(yy - 160, xx - 160)) / 2 + 0.5, 0, 1).astype(np.float32)
+    maps = np.zeros((7, 320, 320), np.float32)
+    maps[0] = cv2.GaussianBlur(disc, (0, 0), 0.7)
+    photo = np.zeros((1280, 1280, 3), np.float32)
+    a = prior.alpha(photo, maps=maps)
+    stretched_then_enlarged = resize_map(
+        np.clip((maps[0] - STRETCH_LOW) / (STRETCH_HIGH - STRETCH_LOW), 0, 1), (1280, 1280)
+    )
+    assert a.shape == (1280, 1280) and a.dtype == np.float32
+    assert a.min() == 0.0 and a.max() == 1.0  # bicubic overshoot is clipped
+    soft = ((a > 0.02) & (a < 0.98)).sum()
+    # stretched after enlarging, the soft edge is 0.62 × as wide as the old order gave
+    assert soft < 0.75 * ((stretched_then_enlarged > 0.02) & (stretched_then_enlarged < 0.98)).sum()
+    # the same object: the halves agree but for a pixel ring
+    assert ((a > 0.5) != (stretched_then_enlarged > 0.5)).sum() < 0.01 * (a > 0.5).sum()
+    # at the map's own size nothing is resized: the stretched map itself
+    np.testing.assert_array_equal(
+        prior.alpha(np.zeros((320, 320, 3), np.float32), maps=maps),
+        np.clip((maps[0] - STRETCH_LOW) / (STRETCH_HIGH - STRETCH_LOW), 0, 1),
+    )
+
+
 @pytest.mark.parametrize("grey", [0.0, 0.5, 1.0])
 def test_a_flat_photo_has_no_salient_object(prior, grey):
     # the network's peak on a flat photo is 0.001–0.06; min-max normalised, that noise

@@ -9,8 +9,11 @@
    :meth:`SalientPrior.batch_maps` runs many images at once: our torch trunk
    (:class:`~liwi.model.u2layernet.U2Trunk`) on a stacked batch, or onnxruntime one
    image at a time (the pinned ONNX graph has a fixed batch of 1);
-3. min-max normalise that map, stretch its contrast (``(a − low) / (high − low)``,
-   clipped) and resize it back to the input size (bilinear). No edge refinement: a
+3. min-max normalise that map, resize it to the input size (bicubic when enlarging)
+   and stretch its contrast there (``(a − low) / (high − low)``, clipped): stretched at
+   the output's resolution, the edge is steeper than a stretched 320² map enlarged
+   (union soft IoU +0.001 / +0.002 on real cut-outs at 640 / 1280 px, identical at
+   320; ``benchmarks/RESULTS.md``, ninth session). No edge refinement: a
    guided filter steered by the photo was measured to lower the alpha's soft IoU against
    real cut-outs at 320, 640 and 1280 px, with either prior (``benchmarks/RESULTS.md``,
    sixth session), so it was removed.
@@ -207,9 +210,16 @@ class SalientPrior:
         return (m - lo) / (hi - lo)
 
     def alpha(self, image: np.ndarray, maps: np.ndarray | None = None) -> np.ndarray:
-        """Soft foreground alpha at the image's resolution (stretched, resized bilinear);
-        ``maps`` (from :meth:`maps`) saves running the network again."""
+        """Soft foreground alpha at the image's resolution: the map resized (bicubic when
+        enlarged, area when shrunk), then stretched, so the stretch steepens the edge at
+        the output's own resolution; ``maps`` (from :meth:`maps`) saves running the
+        network again."""
+        import cv2
+
         sal = self.saliency(image, maps)
-        sal = np.clip((sal - STRETCH_LOW) / (STRETCH_HIGH - STRETCH_LOW), 0, 1)
-        up = resize_map(sal, np.shape(image)[:2])
-        return np.clip(up, 0.0, 1.0).astype(np.float32)
+        h, w = np.shape(image)[:2]
+        if h > sal.shape[0] or w > sal.shape[1]:
+            up = cv2.resize(sal, (w, h), interpolation=cv2.INTER_CUBIC)
+        else:
+            up = resize_map(sal, (h, w))
+        return np.clip((up - STRETCH_LOW) / (STRETCH_HIGH - STRETCH_LOW), 0, 1).astype(np.float32)
