@@ -46,6 +46,11 @@ MIN_PEAK = 0.1
 STRETCH_LOW, STRETCH_HIGH = 0.2, 0.8
 
 
+def _normalised(chw: np.ndarray) -> np.ndarray:
+    """3×H×W image in [0, 1] → the network's input: ImageNet-normalised float32."""
+    return ((chw - MEAN[:, None, None]) / STD[:, None, None]).astype(np.float32)
+
+
 def _any_side(path: str) -> bytes:
     """The ONNX graph with its input's and outputs' spatial sizes left open (the pinned
     files declare 320×320; the convolutions and resizes take any multiple of 32)."""
@@ -157,8 +162,7 @@ class SalientPrior:
 
     def preprocess(self, image: np.ndarray, side: int = INPUT_SIZE) -> np.ndarray:
         """H×W×3 float in [0, 1] → 1×3×side×side normalised network input."""
-        small = self.small(image, side)
-        return ((small - MEAN) / STD).transpose(2, 0, 1)[None].astype(np.float32)
+        return _normalised(self.small(image, side).transpose(2, 0, 1))[None]
 
     def batch_maps(self, images: np.ndarray, backend: str = "auto") -> np.ndarray:
         """N×3×S×S images in [0, 1] (S a multiple of 32) → the network's N×7×S×S maps
@@ -173,10 +177,7 @@ class SalientPrior:
             torch_here = self.device.startswith("cuda") or self._torch_trunk is not None
             backend = "torch" if torch_here else "onnx"
         if backend == "onnx":
-            mean, std = MEAN[:, None, None], STD[:, None, None]
-            return np.concatenate(
-                [self._run_onnx(((im - mean) / std)[None].astype(np.float32)) for im in images]
-            )
+            return np.concatenate([self._run_onnx(_normalised(im)[None]) for im in images])
         if backend != "torch":
             raise ValueError(f"backend must be auto, onnx or torch, not {backend!r}")
         return self._run_trunk(images)
