@@ -35,6 +35,7 @@ def _config_class(name: str):
         "finetune_v2.yaml": FinetuneConfig,
         "finetune_v2_u2net_gpu.yaml": FinetuneConfig,
         "synth.yaml": SynthConfig,
+        "synth_render.yaml": SynthConfig,
     }
     return by_name.get(name)
 

@@ -14,6 +14,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--size", type=int, default=256, help="image side in px (default 256)")
     parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    parser.add_argument(
+        "--kind",
+        choices=("paste", "render"),
+        default=None,
+        help="paste: flat objects and 2-D shadows over a photo (default); render: ray-traced"
+        " solids with exact soft shadows on a photo-textured floor",
+    )
     parser.add_argument("--backgrounds", default=None, help="folder of background photos")
     parser.add_argument(
         "--cutouts", default=None, help="folder of real RGBA cut-outs (*.png) used as objects"
@@ -33,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = {
         "out": args.out,
+        "kind": args.kind,
         "n": args.n,
         "layers": args.layers,
         "size": args.size,

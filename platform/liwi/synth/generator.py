@@ -44,13 +44,15 @@ class SynthSample:
     ext: str  # "jpg" or "png"
     params: dict  # every derived generator parameter (JSON-ready)
     degradation: dict[str, float]
+    tool: str = "synth.generate"  # or "synth.render" (liwi.synth.render)
+    version: str = GENERATOR_VERSION
 
     def trace(self) -> list[dict]:
         """The ``agent_trace`` entry: the spec to regenerate plus the derived parameters."""
         return [
             {
-                "tool": "synth.generate",
-                "version": GENERATOR_VERSION,
+                "tool": self.tool,
+                "version": self.version,
                 "spec": asdict(self.spec),
                 "params": self.params,
                 "outcome": "ok",
@@ -146,13 +148,14 @@ def generate(
     return SynthSample(spec, stack, clean, image, ext, params, degradation)
 
 
-def spec_from_trace(agent_trace: list[dict]) -> SampleSpec:
-    """The :class:`SampleSpec` recorded in a row's ``agent_trace`` (parsed JSON)."""
+def spec_from_trace(
+    agent_trace: list[dict], tool: str = "synth.generate", version: str = GENERATOR_VERSION
+) -> SampleSpec:
+    """The :class:`SampleSpec` recorded in a row's ``agent_trace`` (parsed JSON) by ``tool``
+    (``liwi.synth.render.spec_from_trace`` reads rendered rows)."""
     for entry in agent_trace:
-        if entry.get("tool") == "synth.generate":
-            if entry.get("version") != GENERATOR_VERSION:
-                raise ValueError(
-                    f"trace made by {entry.get('version')}, this is {GENERATOR_VERSION}"
-                )
+        if entry.get("tool") == tool:
+            if entry.get("version") != version:
+                raise ValueError(f"trace made by {entry.get('version')}, this is {version}")
             return SampleSpec(**entry["spec"])
-    raise ValueError("agent_trace has no synth.generate entry")
+    raise ValueError(f"agent_trace has no {tool} entry")

@@ -29,6 +29,11 @@ class SynthConfig(JobConfig):
     """Config of the synthetic layered-data job (``jobs/configs/synth.yaml``)."""
 
     out: str = Field(description="output lake URI: /path, file://… or s3://bucket/prefix")
+    kind: Literal["paste", "render"] = Field(
+        "paste",
+        description="paste: flat objects and 2-D shadows over a photo (liwi.synth.generator);"
+        " render: ray-traced solids on a photo-textured floor (liwi.synth.render)",
+    )
     n: int = Field(64, ge=1, description="number of samples")
     layers: Literal[2, 3] = Field(2, description="2 = background + 1 object, 3 = + 2 objects")
     size: int = Field(256, ge=32, le=4096, description="square image side in pixels")
@@ -52,6 +57,8 @@ class SynthConfig(JobConfig):
     def _share_needs_cutouts(self) -> SynthConfig:
         if "cutout_share" in self.model_fields_set and self.cutouts is None:
             raise ValueError("cutout_share is set but cutouts is not: name the cut-out folder")
+        if self.kind == "render" and self.cutouts is not None:
+            raise ValueError("kind 'render' draws its own solids: cutouts are for kind 'paste'")
         return self
 
 
@@ -66,6 +73,15 @@ def split_for(sample_id: str, val_fraction: float = 0.1, test_fraction: float = 
 
 
 def _row_scores(sample: Any) -> dict[str, float]:
+    if "sun" in sample.params:  # a rendered scene
+        sun = sample.params["sun"]
+        return {
+            **sample.degradation,
+            "n_lights": 1.0,
+            "sun_elevation_deg": sun["elevation_deg"],
+            "sun_radius_deg": sun["radius_deg"],
+            "sun_to_sky": sun["sun_to_sky"],
+        }
     key = sample.params["lights"][0]
     return {
         **sample.degradation,
@@ -86,6 +102,7 @@ def run(config: SynthConfig) -> dict[str, Any]:
     from liwi.synth.contact_sheet import contact_sheet
     from liwi.synth.cutouts import load_cutouts
     from liwi.synth.generator import SampleSpec, generate
+    from liwi.synth.render import render
     from liwi.table import write_table
 
     if config.val_fraction + config.test_fraction > 1:
@@ -100,6 +117,8 @@ def run(config: SynthConfig) -> dict[str, Any]:
     parts: list[str] = []
     splits = dict.fromkeys(SPLIT_ORDER, 0)
     prefix = f"synth-seed{config.seed}-layers{config.layers}-size{config.size}"
+    if config.kind == "render":
+        prefix = f"render-seed{config.seed}-layers{config.layers}-size{config.size}"
 
     def flush() -> None:
         if rows:
@@ -109,7 +128,10 @@ def run(config: SynthConfig) -> dict[str, Any]:
 
     for i in tqdm(range(config.n), desc="synth", unit="img", disable=not config.progress):
         spec = SampleSpec(config.seed, i, config.size, config.layers - 1)
-        sample = generate(spec, photos, cutouts, config.cutout_share)
+        if config.kind == "render":
+            sample = render(spec, photos)
+        else:
+            sample = generate(spec, photos, cutouts, config.cutout_share)
         sample_id = sample_id_for(sample.image)
         path = images.path(f"{sample_id}.{sample.ext}")
         images.write_bytes(path, sample.image)
