@@ -232,6 +232,21 @@ def cone_directions(axis: np.ndarray, radius_rad: float, n: int, rng) -> np.ndar
     )
 
 
+def _clear(solid: Solid, o: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Whether each ray misses ``solid``; only rays that meet its bounding sphere are traced
+    against the solid itself (most sky rays do not: the same answer, a few times sooner)."""
+    if isinstance(solid, Sphere):  # its own bounding sphere
+        return np.isinf(solid.distance(o, d))
+    oc = o - solid.centre
+    b = np.sum(oc * d, axis=-1)
+    disc = b * b - (np.sum(oc * oc, axis=-1) - solid.bound**2)
+    near = (disc >= 0) & (-b + np.sqrt(np.maximum(disc, 0.0)) > EPS)
+    clear = np.ones(len(d), bool)
+    if near.any():
+        clear[near] = np.isinf(solid.distance(o[near], d[near]))
+    return clear
+
+
 def visibility(
     points: np.ndarray,
     normals: np.ndarray,
@@ -273,7 +288,7 @@ def visibility(
             dirs = pool[np.minimum(pick, len(pool) - 1)]  # len(ids) × k × 3
             p = points[ids] + normals[ids] * EPS * 10
             o = np.repeat(p, k, axis=0)
-            clear = np.isinf(solid.distance(o, dirs.reshape(-1, 3))).reshape(len(ids), k)
+            clear = _clear(solid, o, dirs.reshape(-1, 3)).reshape(len(ids), k)
             cos = np.einsum("nkc,nc->nk", dirs, normals[ids])
             w = np.maximum(cos, 0.0) if cosine else (cos > 0).astype(float)
             out[ids] = (w * clear).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-9)
