@@ -215,6 +215,41 @@ def test_the_second_look_finds_the_object_behind_and_not_residue(shipped, monkey
     assert len(cat.objects) == 1 and cat.meta["second_look"] == "nothing"
 
 
+class _BandPrior:
+    """A stand-in prior whose map, on any photo, is one bright band (rows 20-39)."""
+
+    weight = "band"
+
+    def __init__(self, x0: int, x1: int):
+        self.x0, self.x1 = x0, x1
+
+    def maps(self, image, side=None):
+        m = np.zeros((7, *image.shape[:2]), np.float32)
+        m[:, 20:40, self.x0 : self.x1] = 1.0
+        return m
+
+    def alpha(self, image, maps=None):
+        return self.maps(image)[0]
+
+
+@pytest.mark.parametrize(("x0", "x1", "found"), [(0, 100, False), (10, 90, True)])
+def test_the_second_look_skips_what_spans_the_frame(shipped, monkeypatch, x0, x1, found):
+    """A find that touches two opposite edges is a bare floor or wall, not an object."""
+    import liwi.predictor as predictor_module
+    from liwi.layers import ObjectLayer
+
+    rng = np.random.default_rng(3)
+    background = rng.random((80, 100, 3)).astype(np.float32)
+    peeled_alpha = np.zeros((80, 100), np.float32)
+    peeled_alpha[50:70, 40:60] = 1.0  # the object already peeled, below the band
+    peeled = [ObjectLayer.from_maps(background, peeled_alpha)]
+    monkeypatch.setattr(shipped, "prior", _BandPrior(x0, x1))
+    step = shipped._look_again(background, peeled)
+    assert (len(step) == 1) is found
+    monkeypatch.setattr(predictor_module, "SECOND_LOOK_NO_SPAN", False)
+    assert len(shipped._look_again(background, peeled)) == 1
+
+
 @pytest.mark.parametrize("grey", [0.0, 0.47, 1.0])
 def test_a_flat_photo_gives_the_background_alone(shipped, grey):
     # no structure, nothing to peel (the network alone invents objects in a black frame)
