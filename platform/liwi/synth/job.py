@@ -73,7 +73,7 @@ def split_for(sample_id: str, val_fraction: float = 0.1, test_fraction: float = 
 
 
 def _row_scores(sample: Any) -> dict[str, float]:
-    if "sun" in sample.params:  # a rendered scene
+    if sample.tool == "synth.render":
         sun = sample.params["sun"]
         return {
             **sample.degradation,
@@ -116,9 +116,8 @@ def run(config: SynthConfig) -> dict[str, Any]:
     sheet: list[tuple[Any, bytes]] = []
     parts: list[str] = []
     splits = dict.fromkeys(SPLIT_ORDER, 0)
-    prefix = f"synth-seed{config.seed}-layers{config.layers}-size{config.size}"
-    if config.kind == "render":
-        prefix = f"render-seed{config.seed}-layers{config.layers}-size{config.size}"
+    name = "render" if config.kind == "render" else "synth"
+    prefix = f"{name}-seed{config.seed}-layers{config.layers}-size{config.size}"
 
     def flush() -> None:
         if rows:

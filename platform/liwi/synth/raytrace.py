@@ -43,6 +43,11 @@ class Camera:
         eye = np.asarray(target, float) - distance * forward
         return cls(eye, forward, right, up, float(np.tan(np.radians(fov_deg) / 2)))
 
+    @property
+    def level_forward(self) -> np.ndarray:
+        """The viewing direction flattened onto the floor (unit)."""
+        return _unit(np.array([self.forward[0], 0.0, self.forward[2]]))
+
     def rays(self, size: int) -> np.ndarray:
         """size²×3 unit directions through the pixel centres of a size×size image."""
         c = (np.arange(size) + 0.5) / size * 2 - 1
@@ -74,6 +79,17 @@ class Plane:
         return np.stack([p @ self.u_axis, p @ self.v_axis], axis=-1)
 
 
+def sphere_distance(o: np.ndarray, d: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
+    """Distance along each ray to the sphere (``centre``, ``radius``); from inside, to its
+    far side; ``inf`` for a miss."""
+    oc = np.asarray(o) - centre
+    b = np.sum(oc * d, axis=-1)
+    disc = b * b - (np.sum(oc * oc, axis=-1) - radius**2)
+    root = np.sqrt(np.maximum(disc, 0.0))
+    t = np.where(-b - root > EPS, -b - root, -b + root)
+    return np.where((disc >= 0) & (t > EPS), t, np.inf)
+
+
 @dataclass(frozen=True)
 class Sphere:
     """A ball resting on the ground (centre at height ``radius``)."""
@@ -92,13 +108,7 @@ class Sphere:
         return self.radius
 
     def distance(self, o: np.ndarray, d: np.ndarray) -> np.ndarray:
-        oc = np.asarray(o) - self.centre
-        b = np.sum(oc * d, axis=-1)
-        c = np.sum(oc * oc, axis=-1) - self.radius**2
-        disc = b * b - c
-        root = np.sqrt(np.maximum(disc, 0.0))
-        t = np.where(-b - root > EPS, -b - root, -b + root)  # from inside: the far side
-        return np.where((disc >= 0) & (t > EPS), t, np.inf)
+        return sphere_distance(o, d, self.centre, self.radius)
 
     def surface(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = _unit(p - self.centre)
@@ -237,10 +247,7 @@ def _clear(solid: Solid, o: np.ndarray, d: np.ndarray) -> np.ndarray:
     against the solid itself (most sky rays do not: the same answer, a few times sooner)."""
     if isinstance(solid, Sphere):  # its own bounding sphere
         return np.isinf(solid.distance(o, d))
-    oc = o - solid.centre
-    b = np.sum(oc * d, axis=-1)
-    disc = b * b - (np.sum(oc * oc, axis=-1) - solid.bound**2)
-    near = (disc >= 0) & (-b + np.sqrt(np.maximum(disc, 0.0)) > EPS)
+    near = np.isfinite(sphere_distance(o, d, solid.centre, solid.bound))
     clear = np.ones(len(d), bool)
     if near.any():
         clear[near] = np.isinf(solid.distance(o[near], d[near]))

@@ -76,8 +76,7 @@ def _photo_texture(rng: np.random.Generator, photo: Photo, side: int = 512) -> n
 def _draw_solid(rng: np.random.Generator, camera: Camera, span: float) -> Solid:
     """One solid at a random place of the floor around the camera's target (the origin;
     ``span`` = the view's width there)."""
-    along = np.array([camera.forward[0], 0.0, camera.forward[2]])
-    along /= np.linalg.norm(along)
+    along = camera.level_forward
     spot = rng.uniform(-0.3, 0.3) * span * camera.right + rng.uniform(-0.25, 0.2) * span * along
     r = float(rng.uniform(0.07, 0.16) * span)  # footprint radius, world units
     kind = rng.choice(["sphere", "box", "cylinder"])
@@ -97,8 +96,7 @@ def _layout(
     """Solids back to front and their hit distances (per supersampled ray), or None.
     ``wall``: how far beyond the origin the back wall stands (inf: none)."""
     span = 2 * camera.tan_half * float(np.linalg.norm(camera.eye))
-    back = np.array([camera.forward[0], 0.0, camera.forward[2]])
-    back /= np.linalg.norm(back)
+    back = camera.level_forward
     for _ in range(LAYOUT_TRIES):
         solids = []
         for _ in range(n):
@@ -196,8 +194,7 @@ def render(spec: SampleSpec, photos: list[Photo], draws: int = 8) -> SynthSample
     planes = [(floor, floor_tex, floor_span)]
     wall_i = None
     if wall:
-        back = np.array([camera.forward[0], 0.0, camera.forward[2]])
-        back /= np.linalg.norm(back)
+        back = camera.level_forward
         right = np.cross([0.0, 1.0, 0.0], back)
         wall_i = int(rng.integers(len(photos)))
         planes.append(
@@ -305,10 +302,7 @@ def render(spec: SampleSpec, photos: list[Photo], draws: int = 8) -> SynthSample
         },
         "floor": {"photo": names[floor_i], "span": floor_span},
         "wall": {"photo": names[wall_i]} if wall_i is not None else None,
-        "objects": [
-            {**{k: v for k, v in asdict(s).items()}, **look}
-            for s, look in zip(solids, looks, strict=True)
-        ],
+        "objects": [{**asdict(s), **look} for s, look in zip(solids, looks, strict=True)],
         "degradation": degradation,
     }
     stack.meta = {"generator": RENDER_VERSION, "spec": asdict(spec)}
