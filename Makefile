@@ -12,11 +12,12 @@ setup:
 demo: setup
 	$(VENV)/bin/liwi demo
 
+# --durations: every CI log names its 25 slowest tests (where suite time goes)
 test: setup
 	@bash scripts/setup_test_system.sh
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
-	$(PYTHON) -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -m "not slow and not gpu" --durations=25 $(PYTEST_ARGS)
 
 test-all: setup
 	$(PYTHON) -m pytest -m "not gpu" $(PYTEST_ARGS)
