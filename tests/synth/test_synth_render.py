@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from liwi.config import ConfigError
+from liwi.imageio import decode_rgb
 from liwi.schema import row_to_stack
 from liwi.synth.backgrounds import load_photos
 from liwi.synth.generator import SampleSpec
@@ -115,8 +116,6 @@ def test_a_rendered_sample_recomposes_and_regenerates(photos, n_objects):
     a = render(spec, photos)
     assert len(a.stack.objects) == n_objects
     # the encoded image is the (mildly degraded) composite of these layers, objects included
-    from liwi.imageio import decode_rgb
-
     image = decode_rgb(a.image)
     off_composite = np.abs(image - a.stack.composite()).mean()
     assert off_composite < 0.03
