@@ -12,14 +12,17 @@ from one Serve config:
 
 The model is a tiny, randomly initialised LayerNet saved as a checkpoint in a tmp dir
 (the real Predictor loads it). The server runs in its own process (its own local Ray)
-and is stopped by PID with SIGINT, as a person would stop ``liwi serve``. Its Ray keeps
-its session files (logs) in a private ``RAY_TMPDIR``, grepped by the redaction test.
+and is stopped by PID with SIGINT, as a person would stop ``liwi serve`` (it starts with
+SIGINT ignored, as a script's background command does, and must stop all the same). Its
+Ray keeps its session files (logs) in a private ``RAY_TMPDIR``, grepped by the redaction
+test.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -132,6 +135,13 @@ def tiny_checkpoint(session_dir) -> Path:
     return path
 
 
+def _ignore_sigint() -> None:
+    """Start the server as a shell without job control starts a background command (a
+    CI script's ``cmd &``): SIGINT ignored. ``liwi serve`` must still stop on it (before it
+    took it, such a server only died by the fixture's SIGKILL, 60 s later)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.fixture(scope="package")
 def server(session_dir, tiny_checkpoint) -> Server:
     tmp = session_dir
@@ -151,8 +161,9 @@ def server(session_dir, tiny_checkpoint) -> Server:
     ]  # fmt: skip
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True
-        )
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True,
+            preexec_fn=_ignore_sigint,
+        )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready([base, base + "/queue", base + "/timeout"], proc, log, START_TIMEOUT_S)

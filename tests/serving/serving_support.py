@@ -116,17 +116,32 @@ def tail(path: Path, n: int = 60) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
 
 
-def stop_by_pid(proc: subprocess.Popen) -> None:
-    """SIGINT (Ctrl-C: Serve and Ray shut down), then SIGKILL if it hangs; then SIGKILL what
-    is left of its process group (started with ``start_new_session=True``): Ray's dashboard
-    and runtime-env agents can outlive a driver that was interrupted alone, as a terminal's
-    Ctrl-C (which signals the whole foreground group) would not leave them."""
+# How long `liwi serve` may take to shut Serve and its Ray down after a stop signal (a
+# quiet machine: 3-15 s; generous for a loaded 2-core one).
+STOP_TIMEOUT_S = 60
+
+
+def stop_by_pid(proc: subprocess.Popen, signum: int = signal.SIGINT) -> None:
+    """Stop ``liwi serve`` as a person or a process manager would: ``signum`` (SIGINT is
+    Ctrl-C, SIGTERM a ``kill``), then SIGKILL if it hangs; then SIGKILL what is left of its
+    process group (started with ``start_new_session=True``): Ray's dashboard and
+    runtime-env agents can outlive a driver that was interrupted alone, as a terminal's
+    Ctrl-C (which signals the whole foreground group) would not leave them.
+
+    Fails (after the cleanup) when the server needed the SIGKILL or did not exit with the
+    code a shell reports for ``signum``: a server that ignores its stop signal is a bug the
+    SIGKILL would otherwise hide."""
+    hung = False
     if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         try:
-            proc.wait(timeout=60)
+            proc.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
+            hung = True
             proc.kill()
             proc.wait(timeout=10)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)  # only the group this test's server leads
+    name = signal.Signals(signum).name
+    assert not hung, f"liwi serve did not stop within {STOP_TIMEOUT_S} s of {name}"
+    assert proc.returncode == 128 + signum, f"liwi serve exited {proc.returncode} after {name}"

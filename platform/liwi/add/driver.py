@@ -33,8 +33,9 @@ from typing import Any
 from liwi.add.base import SKIPPED, TABLE_NAMES, TABLES, Batch, Pipeline, RunContext, run_loop
 from liwi.add.config import DecomposeConfig, RayConfig
 from liwi.add.inputs import new_run_id, written_rows
-from liwi.add.ray_adapter import StageCall, Terminated, catch_sigterm, run_ray
+from liwi.add.ray_adapter import StageCall, run_ray
 from liwi.add.stages import STAGE_ORDER, STAGES, WriteParts
+from liwi.stop_signals import catch_sigterm, signal_of
 
 __all__ = [
     "DecomposeConfig",
@@ -200,7 +201,7 @@ def run(config: DecomposeConfig) -> dict[str, Any]:
         errors_superseded=superseded,
     )
     if interrupted is not None:
-        signum = signal.SIGTERM if isinstance(interrupted, Terminated) else signal.SIGINT
+        signum = signal_of(interrupted)
         summary["interrupted"] = signal.Signals(signum).name
         out.write_bytes(out.path("summary.json"), json.dumps(summary, indent=1).encode())
         raise JobInterrupted(summary, int(signum)) from interrupted

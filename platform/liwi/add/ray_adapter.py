@@ -21,14 +21,13 @@ driver's environment through the raylet, cluster workers have the cluster's own 
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from liwi.add.base import Batch, StageResources
+from liwi.stop_signals import catch_sigterm
 
 if TYPE_CHECKING:
     from liwi.add.config import RayConfig
@@ -103,25 +102,6 @@ def _init(kwargs: dict[str, Any], tries: int) -> None:
             if attempt == tries:
                 raise
             print(f"local Ray did not start ({exc}); retrying", file=sys.stderr)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread as Ctrl-C raises ``KeyboardInterrupt``."""
-
-
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated()
-
-
-def catch_sigterm() -> Any:
-    """Make SIGTERM raise :class:`Terminated`; returns the previous handler.
-
-    Ray's ``init`` installs its own (``sys.exit`` plus a native stack dump from its core
-    worker), so this is called again after Ray starts. ``None`` off the main thread.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def map_stage(ds: Any, call: StageCall, runtime_env: dict[str, Any] | None = None) -> Any:

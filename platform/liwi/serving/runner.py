@@ -216,15 +216,22 @@ def stop() -> None:
 
 
 def run_foreground(config: dict[str, Any], num_cpus: float | None = None) -> int:
-    """``liwi serve``: start, print where, block until Ctrl-C, then shut down."""
-    start(config, num_cpus=num_cpus)
-    url = base_url(config)
-    print(f"LiWi is serving at {url}/  (viewer)  ·  API docs {url}/docs  ·  Ctrl-C stops")
+    """``liwi serve``: start, print where, block until Ctrl-C or SIGTERM (what a process
+    manager sends), then shut Serve and the local Ray down; exits 130 or 143 as a shell
+    reports a command a signal stopped. A signal while Ray starts stops it the same way."""
+    from liwi.stop_signals import catch_stop_signals, signal_of
+
+    catch_stop_signals()
     try:
+        start(config, num_cpus=num_cpus)
+        catch_stop_signals()  # again: ray.init replaced the SIGTERM handler with its own
+        url = base_url(config)
+        print(f"LiWi is serving at {url}/  (viewer)  ·  API docs {url}/docs  ·  Ctrl-C stops")
         while True:
             time.sleep(1.0)
-    except KeyboardInterrupt:
-        print("shutting down")
+    except KeyboardInterrupt as interrupt:
+        stopped_by = signal_of(interrupt)
+        print(f"{stopped_by.name}: shutting down", flush=True)
+        return 128 + int(stopped_by)
     finally:
         stop()
-    return 0
