@@ -37,6 +37,11 @@ if ! "$VENV/bin/python" -c "import sam2" 2>/dev/null; then
   SAM2_BUILD_CUDA=0 "${PIP[@]}" ${CONSTRAINTS:+-c "$CONSTRAINTS"} --no-build-isolation "sam2==1.1.0"
 fi
 
+# pymatting JIT-compiles its numba kernels on first import and caches them beside its
+# sources: ~70 s on a 2-core box that would otherwise stall the first ADD run, demo or test.
+echo "[setup] compiling pymatting's numba kernels (once)"
+"$VENV/bin/python" -c "import pymatting"
+
 rm -f "$VENV"/.installed-*
 touch "$STAMP"
 echo "[setup] done in $(( $(date +%s) - start ))s"
