@@ -9,6 +9,7 @@ its core worker), so these are installed again after Ray starts.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from typing import Any
 
@@ -42,3 +43,36 @@ def signal_of(interrupt: KeyboardInterrupt) -> signal.Signals:
     """Which signal raised ``interrupt``: SIGTERM for :class:`Terminated`, else SIGINT
     (a command it stopped exits ``128 +`` its number: 143 or 130, as a shell reports)."""
     return signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT
+
+
+class StopRequest:
+    """While entered (main thread), the first SIGINT or SIGTERM is only recorded in
+    :attr:`signal`, so a loop can finish the step it is in, save, and stop; a second one
+    raises as usual (Ctrl-C twice abandons the run). A signal that was ignored on entry (a
+    background job's SIGINT) stays ignored; handlers are restored on exit."""
+
+    def __init__(self) -> None:
+        self.signal: signal.Signals | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                if signal.getsignal(signum) is not signal.SIG_IGN:
+                    self._previous[signum] = signal.signal(signum, self._record)
+        return self
+
+    def _record(self, signum: int, frame: Any) -> None:
+        if self.signal is not None:  # the second request: stop now
+            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        self.signal = signal.Signals(signum)
+        print(
+            f"{self.signal.name}: stopping after this step (again to abandon the run)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()

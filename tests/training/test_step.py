@@ -115,3 +115,40 @@ def test_shipped_training_yaml_loads(tmp_path):
     bad.write_text(yaml.safe_dump({"tables": ["x"], "learning_rate": 1}))
     with pytest.raises(ValueError, match="learning_rate"):
         TrainLocalConfig.from_yaml(bad)
+
+
+def test_a_stop_signal_ends_the_loop_after_its_step_without_a_final_validation(tmp_path):
+    import os
+    import signal
+
+    from liwi.model import preset
+    from liwi.model.network import LayerNet
+    from liwi.training.data import rows_from_table
+    from liwi.training.loop import Budget, TrainingStopped, run_budgeted
+    from liwi.training.step import make_optimizer
+
+    table = write_scene_table(str(tmp_path / "table"), n=6, size=40, seed=2)
+    ds = StackDataset(rows_from_table([table], split="train"), DataConfig(crop=32), seed=0)
+    model = LayerNet(preset("tiny", resolution=32))
+    made = []
+
+    def make_batch(idx):
+        made.append(idx)
+        if len(made) == 2:  # a SIGTERM arrives while the second batch is being made
+            os.kill(os.getpid(), signal.SIGTERM)
+        return collate([ds[i] for i in idx])
+
+    budget = Budget(steps=50, max_minutes=60, lr=1e-3, batch_size=1, grad_clip=1.0, val_every=10)
+    handler = signal.getsignal(signal.SIGTERM)
+    result = run_budgeted(model, make_optimizer(model, 1e-3, 0.0), LossConfig(), budget, len(ds),
+                          make_batch, lambda: {"total": 0.5}, tmp_path / "h.jsonl",
+                          np.random.default_rng(0), validate_first=True, progress=False)  # fmt: skip
+    assert signal.getsignal(signal.SIGTERM) is handler  # the loop's recorder is gone
+    assert result.steps == 2 and result.stopped_by == "SIGTERM"  # the second step finished
+    kinds = [h["kind"] for h in result.history]
+    assert kinds == ["val", "train", "train", "stopped"]  # no validation after the stop
+    assert result.final_val == {"total": 0.5}
+    saved = tmp_path / "m.pt"
+    with pytest.raises(TrainingStopped, match="stopped by SIGTERM after 2 steps") as raised:
+        result.raise_if_stopped(saved)
+    assert raised.value.checkpoint == saved and raised.value.signum == signal.SIGTERM

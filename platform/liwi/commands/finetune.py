@@ -18,6 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from liwi.training.finetune import FinetuneConfig
     from liwi.training.finetune import run as finetune
+    from liwi.training.loop import checkpoint_exit_code
 
     cfg = FinetuneConfig.from_yaml(
         args.config,
@@ -26,6 +27,4 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps,
         max_minutes=args.max_minutes,
     )
-    path = finetune(cfg)
-    print(f"checkpoint: {path}")
-    return 0
+    return checkpoint_exit_code(lambda: finetune(cfg))

@@ -18,6 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from liwi.training.local import TrainLocalConfig
     from liwi.training.local import run as train
+    from liwi.training.loop import checkpoint_exit_code
 
     cfg = TrainLocalConfig.from_yaml(
         args.config,
@@ -26,6 +27,4 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps,
         max_minutes=args.max_minutes,
     )
-    path = train(cfg)
-    print(f"checkpoint: {path}")
-    return 0
+    return checkpoint_exit_code(lambda: train(cfg))

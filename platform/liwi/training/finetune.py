@@ -234,7 +234,8 @@ def _val(model, cache, cfg: FinetuneConfig, device: str = "cpu") -> dict[str, fl
 
 
 def run(cfg: FinetuneConfig, progress: bool = True) -> Path:
-    """Fine-tune the heads; write and return the checkpoint (trunk included)."""
+    """Fine-tune the heads; write and return the checkpoint (trunk included). Stopped by
+    Ctrl-C or SIGTERM, it saves what was trained and raises ``TrainingStopped``."""
     import numpy as np
     import torch
 
@@ -284,7 +285,9 @@ def run(cfg: FinetuneConfig, progress: bool = True) -> Path:
         "final_val": result.final_val,
         "torch": torch.__version__,
         "device": device,
+        "stopped_by": result.stopped_by,  # Ctrl-C / SIGTERM before the budget ran out
     }
     save_checkpoint(model.cpu(), out, meta=meta)
     plot_history(result.history, out.with_suffix(".loss.png"))
+    result.raise_if_stopped(out)
     return out

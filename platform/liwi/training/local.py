@@ -79,7 +79,8 @@ def plot_history(history: list[dict[str, Any]], path: Path) -> None:
 
 
 def run(cfg: TrainLocalConfig, progress: bool = True) -> Path:
-    """Train and return the checkpoint path."""
+    """Train and return the checkpoint path; stopped by Ctrl-C or SIGTERM, it saves what
+    was trained and raises :class:`~liwi.training.loop.TrainingStopped`."""
     import numpy as np
     import torch
 
@@ -127,7 +128,9 @@ def run(cfg: TrainLocalConfig, progress: bool = True) -> Path:
         "final_val": result.final_val,
         "device": device,
         "torch": torch.__version__,
+        "stopped_by": result.stopped_by,  # Ctrl-C / SIGTERM before the budget ran out
     }
     save_checkpoint(model.cpu(), out, meta=meta)
     plot_history(result.history, out.with_suffix(".loss.png"))
+    result.raise_if_stopped(out)
     return out

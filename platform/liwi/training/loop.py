@@ -4,12 +4,14 @@ It runs until ``steps`` or ``max_minutes``, whichever comes first, with a cosine
 rate that follows whichever budget is closer to done; it draws batches in a fresh random
 order every epoch, validates every ``val_every`` steps, and writes every record to a JSONL
 history as it goes. What differs between trainers (how a batch is made, how validation
-runs) comes in as callables.
+runs) comes in as callables. Ctrl-C or SIGTERM ends it after the step in progress; the
+trainer saves what was trained and then raises :class:`TrainingStopped`.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,17 +38,37 @@ class Budget:
         return cls(cfg.steps, cfg.max_minutes, cfg.lr, cfg.batch_size, cfg.grad_clip, cfg.val_every)
 
 
+class TrainingStopped(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped training early; ``checkpoint`` holds what was trained."""
+
+    def __init__(self, checkpoint: Path, steps: int, signum: int) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name} after {steps} steps")
+        self.checkpoint = checkpoint
+        self.steps = steps
+        self.signum = signum  # the CLI exits 128 + signum (130 SIGINT, 143 SIGTERM)
+
+
 @dataclass
 class LoopResult:
-    """What the loop did: steps run, minutes spent, and every history record."""
+    """What the loop did: steps run, minutes spent, every history record, and the signal
+    that stopped it early (``None`` when a budget ended it)."""
 
     steps: int
     minutes: float
     history: list[Record] = field(default_factory=list)
+    stopped_by: str | None = None
 
     @property
     def final_val(self) -> Record:
-        return {k: v for k, v in self.history[-1].items() if k not in ("kind", "step")}
+        """The last validation's losses (``{}`` when stopped before any)."""
+        last = next((h for h in reversed(self.history) if h["kind"] == "val"), {})
+        return {k: v for k, v in last.items() if k not in ("kind", "step")}
+
+    def raise_if_stopped(self, checkpoint: Path) -> None:
+        """After the trainer saved ``checkpoint``: :class:`TrainingStopped` if a signal
+        ended the loop."""
+        if self.stopped_by is not None:
+            raise TrainingStopped(checkpoint, self.steps, int(signal.Signals[self.stopped_by]))
 
 
 def run_budgeted(
@@ -73,6 +95,7 @@ def run_budgeted(
     """
     from tqdm import tqdm
 
+    from liwi.stop_signals import StopRequest
     from liwi.training.step import lr_factor, set_lr, train_step
 
     history: list[Record] = []
@@ -81,7 +104,7 @@ def run_budgeted(
     step = 0
     t0 = time.monotonic()
     bar = tqdm(total=budget.steps, disable=not progress, desc=desc)
-    with history_path.open("w") as hist:
+    with StopRequest() as stop, history_path.open("w") as hist:
 
         def record(rec: Record, flush: bool = False) -> None:
             history.append(rec)
@@ -91,7 +114,7 @@ def run_budgeted(
 
         if validate_first:
             record({"kind": "val", "step": 0, **validate()}, flush=True)
-        while step < budget.steps:
+        while step < budget.steps and stop.signal is None:
             elapsed = (time.monotonic() - t0) / 60.0
             if elapsed >= budget.max_minutes:
                 break
@@ -111,5 +134,21 @@ def run_budgeted(
             if step % budget.val_every == 0:
                 record({"kind": "val", "step": step, **validate()}, flush=True)
         bar.close()
-        record({"kind": "val", "step": step, **validate()}, flush=True)
-    return LoopResult(step, round((time.monotonic() - t0) / 60.0, 2), history)
+        stopped_by = stop.signal.name if stop.signal is not None else None
+        if stopped_by is None:
+            record({"kind": "val", "step": step, **validate()}, flush=True)
+        else:  # asked to stop: no final validation, the checkpoint comes next
+            record({"kind": "stopped", "step": step, "signal": stopped_by}, flush=True)
+    return LoopResult(step, round((time.monotonic() - t0) / 60.0, 2), history, stopped_by)
+
+
+def checkpoint_exit_code(train: Callable[[], Path]) -> int:
+    """Run a trainer for the CLI and print its checkpoint; exit 0, or 128 + the signal that
+    stopped it early (what it had trained is saved all the same)."""
+    try:
+        path = train()
+    except TrainingStopped as stopped:
+        print(f"{stopped}; checkpoint: {stopped.checkpoint}")
+        return 128 + stopped.signum
+    print(f"checkpoint: {path}")
+    return 0
