@@ -31,6 +31,7 @@ ROOMS: list[list[str]] = [
         "liwi.weights",
         "liwi.edits",
         "liwi.devices",
+        "liwi.stop_signals",
     ],
     [  # 1: tools, the model, the only MLflow callers; heavy imports inside functions
         "liwi.tools",
