@@ -134,10 +134,10 @@ def run_budgeted(
             if step % budget.val_every == 0:
                 record({"kind": "val", "step": step, **validate()}, flush=True)
         bar.close()
-        stopped_by = stop.signal.name if stop.signal is not None else None
-        if stopped_by is None:
+        if stop.signal is None:  # asked to stop: no final validation, the checkpoint next
             record({"kind": "val", "step": step, **validate()}, flush=True)
-        else:  # asked to stop: no final validation, the checkpoint comes next
+        stopped_by = stop.signal.name if stop.signal is not None else None  # also during it
+        if stopped_by is not None:
             record({"kind": "stopped", "step": step, "signal": stopped_by}, flush=True)
     return LoopResult(step, round((time.monotonic() - t0) / 60.0, 2), history, stopped_by)
 
