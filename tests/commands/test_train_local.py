@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from liwi.synth.procedural import write_scene_table
+from liwi.testing.process import stop_process_group
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 180  # torch import and the first step on a busy 2-core box
@@ -56,9 +57,7 @@ def test_ctrl_c_saves_the_checkpoint_of_the_steps_so_far_and_exits_130(tmp_path)
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_process_group(proc, grace_s=10)  # only if the test failed before it exited
     assert proc.returncode == 130, stderr[-2000:]
     assert "SIGINT: stopping after this step" in stderr
     records = [json.loads(line) for line in history.read_text().splitlines()]
