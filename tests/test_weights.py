@@ -60,3 +60,6 @@ def test_lake_uri_is_copied_to_the_cache_and_checked(cache, tmp_path):
     with pytest.raises(WeightsError, match="u2netp"):  # a known file name is sha-checked
         weights.resolve((lake / "bad" / "u2netp.onnx").as_uri())
     assert weights.licence_of("s3://lake/weights/u2netp.onnx").startswith("u2netp: Apache-2.0")
+    # the architecture a torch trunk is built with: the spec's, by name or file name
+    assert weights.trunk_of("s3://lake/weights/u2net.onnx") == "u2net"
+    assert weights.trunk_of(None) == weights.trunk_of("u2netp") == "u2netp"

@@ -19,6 +19,11 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("predict", "liwi.commands.predict", "decompose photos into layer folders (PNG/PSD)"),
     ("train-local", "liwi.commands.train_local", "train the decomposition model in one process"),
     ("finetune", "liwi.commands.finetune", "fine-tune model v2: LiWi heads on the U²-Net trunk"),
+    (
+        "finetune-prior",
+        "liwi.commands.finetune_prior",
+        "fine-tune the salient prior on layer tables",
+    ),
     ("synth", "liwi.commands.synth", "Generate synthetic layered data (image lake + layer table)."),
     ("train", "liwi.commands.train", "train with Ray Train DDP; track and register with MLflow"),
     ("evaluate", "liwi.commands.evaluate", "score a model and baselines on a layer table (report)"),

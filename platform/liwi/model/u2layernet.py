@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
@@ -157,17 +158,15 @@ class U2Trunk(nn.Module):
         return torch.sigmoid(torch.cat([fused, *sides], dim=1))
 
 
-def load_trunk_weights(trunk: U2Trunk, onnx_path: str) -> None:
-    """Copy the ONNX graph's convolution weights into ``trunk``, in execution order.
+def _paired_convs(trunk: U2Trunk, graph, source: str) -> list[tuple[nn.Conv2d, object]]:
+    """The trunk's convolutions paired with the ONNX graph's Conv nodes, in execution order.
 
     The order of the graph's Conv nodes is the order its exporter ran them; a forward pass
     with hooks gives ours. Shapes are checked one by one, so a mismatched graph is an error
     naming the first convolution that does not fit.
     """
-    import onnx
     from onnx import numpy_helper
 
-    graph = onnx.load(onnx_path).graph
     inits = {t.name: t for t in graph.initializer}
     onnx_convs = [n for n in graph.node if n.op_type == "Conv"]
     order: list[nn.Conv2d] = []
@@ -177,22 +176,46 @@ def load_trunk_weights(trunk: U2Trunk, onnx_path: str) -> None:
         if isinstance(m, nn.Conv2d)
     ]
     with torch.no_grad():
-        trunk(torch.zeros(1, 3, 64, 64))
+        trunk(torch.zeros(1, 3, 64, 64, device=trunk.mean.device))
     for h in hooks:
         h.remove()
     if len(order) != len(onnx_convs):
-        raise ValueError(f"{onnx_path}: {len(onnx_convs)} convolutions, the trunk has {len(order)}")
+        raise ValueError(f"{source}: {len(onnx_convs)} convolutions, the trunk has {len(order)}")
+    for i, (mod, node) in enumerate(zip(order, onnx_convs, strict=True)):
+        shape = tuple(numpy_helper.to_array(inits[node.input[1]]).shape)
+        if shape != tuple(mod.weight.shape):
+            raise ValueError(
+                f"{source}: convolution {i} ({node.name}) is {shape}, "
+                f"the trunk expects {tuple(mod.weight.shape)}"
+            )
+    return [
+        (mod, (inits[node.input[1]], inits[node.input[2]]))
+        for mod, node in zip(order, onnx_convs, strict=True)
+    ]
+
+
+def load_trunk_weights(trunk: U2Trunk, onnx_path: str) -> None:
+    """Copy the ONNX graph's convolution weights into ``trunk``, in execution order."""
+    import onnx
+    from onnx import numpy_helper
+
+    pairs = _paired_convs(trunk, onnx.load(onnx_path).graph, onnx_path)
     with torch.no_grad():
-        for i, (mod, node) in enumerate(zip(order, onnx_convs, strict=True)):
-            w = torch.from_numpy(numpy_helper.to_array(inits[node.input[1]]).copy())
-            b = torch.from_numpy(numpy_helper.to_array(inits[node.input[2]]).copy())
-            if w.shape != mod.weight.shape:
-                raise ValueError(
-                    f"{onnx_path}: convolution {i} ({node.name}) is {tuple(w.shape)}, "
-                    f"the trunk expects {tuple(mod.weight.shape)}"
-                )
-            mod.weight.copy_(w)
-            mod.bias.copy_(b)
+        for mod, (w, b) in pairs:
+            mod.weight.copy_(torch.from_numpy(numpy_helper.to_array(w).copy()))
+            mod.bias.copy_(torch.from_numpy(numpy_helper.to_array(b).copy()))
+
+
+def trunk_into_onnx(trunk: U2Trunk, model) -> None:
+    """Write ``trunk``'s convolution weights into the ONNX ``model`` (a ``ModelProto`` of
+    the graph the trunk was loaded from), in place: the inverse of
+    :func:`load_trunk_weights`, so a fine-tuned trunk runs on onnxruntime."""
+    from onnx import numpy_helper
+
+    for mod, (w, b) in _paired_convs(trunk, model.graph, "ONNX graph"):
+        for proto, value in ((w, mod.weight), (b, mod.bias)):
+            arr = value.detach().float().cpu().numpy()
+            proto.CopyFrom(numpy_helper.from_array(arr.astype(np.float32), proto.name))
 
 
 # -- 3. LiWi heads --------------------------------------------------------------------

@@ -131,8 +131,9 @@ class SalientPrior:
         """Our torch U²-Net trunk holding this weight (batched; no onnx2torch graph)."""
         if self._torch_trunk is None:
             from liwi.model.u2layernet import TRUNKS, U2Trunk, load_trunk_weights
+            from liwi.weights import trunk_of
 
-            name = self.weight.rstrip("/").rsplit("/", 1)[-1].removesuffix(".onnx")
+            name = trunk_of(self.weight)
             if name not in TRUNKS:
                 raise ValueError(
                     f"no torch trunk for weight {self.weight!r} (known: {list(TRUNKS)})"

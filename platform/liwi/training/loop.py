@@ -84,6 +84,7 @@ def run_budgeted(
     *,
     on_epoch: Callable[[int], None] | None = None,
     validate_first: bool = False,
+    step_fn: Callable[..., Record] | None = None,
     desc: str = "train",
     progress: bool = True,
 ) -> LoopResult:
@@ -91,13 +92,16 @@ def run_budgeted(
 
     ``make_batch(indices)`` gives one collated batch; ``on_epoch(epoch)`` runs before each
     epoch's order is drawn (a dataset re-seeding its augmentations); ``validate_first`` also
-    validates at step 0 (a warm start's starting point).
+    validates at step 0 (a warm start's starting point); ``step_fn(model, opt, batch,
+    loss_config, grad_clip=…)`` replaces :func:`~liwi.training.step.train_step` (a trainer
+    with its own loss) and returns its logs, ``total`` among them.
     """
     from tqdm import tqdm
 
     from liwi.stop_signals import StopRequest
     from liwi.training.step import lr_factor, set_lr, train_step
 
+    update = step_fn or train_step
     history: list[Record] = []
     order: list[int] = []
     epoch = 0
@@ -126,7 +130,7 @@ def run_budgeted(
                 epoch += 1
                 order += [int(i) for i in rng.permutation(n_items)]
             idx, order = order[: budget.batch_size], order[budget.batch_size :]
-            logs = train_step(model, opt, make_batch(idx), loss_config, grad_clip=budget.grad_clip)
+            logs = update(model, opt, make_batch(idx), loss_config, grad_clip=budget.grad_clip)
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{logs['total']:.4f}")
