@@ -27,22 +27,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "platform"))
 
 def blended_onnx(base: str, finetuned: str, mix: float, folder: Path) -> str:
     """An ONNX file of ``base`` holding (1 − mix)·base + mix·fine-tuned weights."""
-    import onnx
     import torch
 
     from liwi import weights
-    from liwi.model.u2layernet import U2Trunk, load_trunk_weights, trunk_into_onnx
-    from liwi.training.prior import blend
+    from liwi.model.u2layernet import U2Trunk, load_trunk_weights
+    from liwi.training.prior import write_blend
 
-    path = str(weights.resolve(base))
+    path = weights.resolve(base)
     trunk = U2Trunk(weights.trunk_of(base))
-    load_trunk_weights(trunk, path)
-    tuned = torch.load(finetuned, weights_only=True)
-    trunk.load_state_dict(blend(trunk.state_dict(), tuned, mix))
-    model = onnx.load(path)
-    trunk_into_onnx(trunk, model)
+    load_trunk_weights(trunk, str(path))
     out = folder / f"blend_{mix:g}.onnx"
-    onnx.save(model, str(out))
+    tuned = torch.load(finetuned, weights_only=True)
+    write_blend(trunk, trunk.state_dict(), tuned, mix, path, out, {"mix": mix})
     return str(out)
 
 

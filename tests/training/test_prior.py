@@ -10,8 +10,10 @@ import torch
 from liwi.layers import LayerStack, ObjectLayer
 from liwi.model.u2layernet import U2Trunk, load_trunk_weights, trunk_into_onnx
 from liwi.priors.salient import SalientPrior
+from liwi.schema import stack_to_row
 from liwi.synth.procedural import write_scene_table
-from liwi.training.prior import PriorFinetuneConfig, prior_losses, run, union_alpha
+from liwi.training.data import decode_row
+from liwi.training.prior import PriorFinetuneConfig, photo_and_union, prior_losses, run
 from liwi.weights import resolve
 
 
@@ -26,9 +28,13 @@ def test_union_alpha_covers_the_objects_and_not_their_shadows():
     shadow[10:14, 2:12] = (0, 0, 0, 0.6)  # a dark cast shadow: not object
     empty = np.zeros((h, w, 4), np.float32)
     stack = LayerStack(bg, [ObjectLayer(a, shadow), ObjectLayer(b, empty)])
-    union = union_alpha(stack)
+    union = stack.foreground()[..., 3]  # the target photo_and_union reads from a row
     assert union[3, 3] == 1.0 and union[7, 7] == 0.5 and union[5, 5] == 1.0
     assert union[12, 5] == 0.0 and union.max() == 1.0
+    row = stack_to_row(stack, sample_id="s", source_uri="mem://s")
+    photo, from_row = photo_and_union(row)
+    assert photo.shape == (h, w, 3)
+    np.testing.assert_array_equal(from_row, decode_row(row)[0].foreground()[..., 3])
     # the loss reaches zero only on the target: a perfect map beats a map with the shadow
     target = torch.from_numpy(union)[None, None]
     with_shadow = target.clone()

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
@@ -214,8 +213,8 @@ def trunk_into_onnx(trunk: U2Trunk, model) -> None:
 
     for mod, (w, b) in _paired_convs(trunk, model.graph, "ONNX graph"):
         for proto, value in ((w, mod.weight), (b, mod.bias)):
-            arr = value.detach().float().cpu().numpy()
-            proto.CopyFrom(numpy_helper.from_array(arr.astype(np.float32), proto.name))
+            arr = value.detach().float().cpu().numpy()  # float32, as the graph's
+            proto.CopyFrom(numpy_helper.from_array(arr, proto.name))
 
 
 # -- 3. LiWi heads --------------------------------------------------------------------

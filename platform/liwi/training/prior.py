@@ -63,20 +63,14 @@ class PriorFinetuneConfig(JobConfig):
     seed: int = 0  # data order and flips
 
 
-def union_alpha(stack: Any) -> np.ndarray:
-    """H×W union of a stack's object alphas (over-composited coverage; no shadows)."""
-    free = np.ones(stack.size, np.float32)
-    for obj in stack.objects:
-        free *= 1.0 - obj.alpha
-    return 1.0 - free
-
-
 def photo_and_union(row: dict) -> tuple[np.ndarray, np.ndarray]:
-    """A row's photo (its degraded flat image where it has one) and its union alpha."""
+    """A row's photo (its degraded flat image where it has one) and its union alpha: the
+    alpha of its objects composited together, shadows excluded (``LayerStack.foreground``,
+    what the evaluator scores the union against)."""
     from liwi.training.data import decode_row
 
     stack, flat = decode_row(row)
-    return (flat if flat is not None else stack.composite()), union_alpha(stack)
+    return (flat if flat is not None else stack.composite()), stack.foreground()[..., 3]
 
 
 def zoom_box(union: np.ndarray, rng: np.random.Generator, fill: tuple[float, float]):
@@ -197,16 +191,32 @@ def blend(pretrained: dict, tuned: dict, mix: float) -> dict:
     }
 
 
-def run(cfg: PriorFinetuneConfig, progress: bool = True) -> Path:
-    """Fine-tune and return the ONNX path; stopped by Ctrl-C or SIGTERM, it saves what was
-    trained and raises :class:`~liwi.training.loop.TrainingStopped`."""
+def write_blend(
+    trunk, pretrained: dict, tuned: dict, mix: float, source: Path, out: Path, meta: dict
+) -> None:
+    """Load the blend of ``pretrained`` and ``tuned`` into ``trunk`` and write it into a copy
+    of the ONNX graph at ``source`` (the trunk's own weight), ``meta`` as its ``liwi``
+    metadata, at ``out``."""
     import json
 
     import onnx
+
+    from liwi.model.u2layernet import trunk_into_onnx
+
+    trunk.load_state_dict(blend(pretrained, tuned, mix))
+    model = onnx.load(str(source))
+    trunk_into_onnx(trunk, model)
+    model.metadata_props.add(key="liwi", value=json.dumps(meta, sort_keys=True))
+    onnx.save(model, str(out))
+
+
+def run(cfg: PriorFinetuneConfig, progress: bool = True) -> Path:
+    """Fine-tune and return the ONNX path; stopped by Ctrl-C or SIGTERM, it saves what was
+    trained and raises :class:`~liwi.training.loop.TrainingStopped`."""
     import torch
 
     from liwi import weights
-    from liwi.model.u2layernet import U2Trunk, load_trunk_weights, trunk_into_onnx
+    from liwi.model.u2layernet import U2Trunk, load_trunk_weights
     from liwi.training.data import rows_from_table
     from liwi.training.local import plot_history
     from liwi.training.loop import Budget, run_budgeted
@@ -244,25 +254,16 @@ def run(cfg: PriorFinetuneConfig, progress: bool = True) -> Path:
     )
     tuned = {k: v.detach().cpu().clone() for k, v in trunk.state_dict().items()}
     torch.save(tuned, out.with_suffix(".finetuned.pt"))  # unblended, for other mixes
-    trunk.cpu().load_state_dict(blend(pretrained, tuned, cfg.mix))
-    model = onnx.load(str(source))
-    trunk_into_onnx(trunk, model)
-    model.metadata_props.add(
-        key="liwi",
-        value=json.dumps(
-            {
-                "fine_tuned_from": cfg.weight,
-                "mix": cfg.mix,
-                "steps": result.steps,
-                "minutes": result.minutes,
-                "final_val": result.final_val,
-                "stopped_by": result.stopped_by,
-                "config": cfg.to_dict(),
-            },
-            sort_keys=True,
-        ),
-    )
-    onnx.save(model, str(out))
+    meta = {
+        "fine_tuned_from": cfg.weight,
+        "mix": cfg.mix,
+        "steps": result.steps,
+        "minutes": result.minutes,
+        "final_val": result.final_val,
+        "stopped_by": result.stopped_by,
+        "config": cfg.to_dict(),
+    }
+    write_blend(trunk.cpu(), pretrained, tuned, cfg.mix, source, out, meta)
     plot_history(result.history, out.with_suffix(".loss.png"))
     result.raise_if_stopped(out)
     return out
