@@ -5,6 +5,9 @@ import json
 import numpy as np
 import onnx
 import onnxruntime as ort
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
 import torch
 
 from liwi.layers import LayerStack, ObjectLayer
@@ -13,7 +16,14 @@ from liwi.priors.salient import SalientPrior
 from liwi.schema import stack_to_row
 from liwi.synth.procedural import write_scene_table
 from liwi.training.data import decode_row
-from liwi.training.prior import PriorFinetuneConfig, photo_and_union, prior_losses, run
+from liwi.training.prior import (
+    PriorFinetuneConfig,
+    background_photos,
+    keeps_background,
+    photo_and_union,
+    prior_losses,
+    run,
+)
 from liwi.weights import resolve
 
 
@@ -96,3 +106,40 @@ def test_a_short_run_writes_an_onnx_prior_the_predictor_can_load(tmp_path):
     tuned = SalientPrior(str(path), threads=1).maps(image)
     base = SalientPrior("u2netp", threads=1).maps(image)
     assert tuned.shape == base.shape == (7, 320, 320) and not np.allclose(tuned, base)
+
+
+def _row_with_backgrounds(params: dict, split: str = "train") -> dict:
+    bg = np.full((8, 8, 3), 0.5, np.float32)
+    stack = LayerStack(bg, [])
+    trace = [{"tool": "synth.render", "version": "t", "spec": {}, "params": params}]
+    return stack_to_row(
+        stack, sample_id=str(params), source_uri="mem://s", split=split, agent_trace=trace
+    )
+
+
+def test_rows_are_kept_only_when_every_background_photo_is_allowed(tmp_path):
+    allowed = ["Dune.jpg", "Wood.jpg"]
+    generated = _row_with_backgrounds({"background": {"photo": "Dune.jpg", "flip": True}})
+    rendered = _row_with_backgrounds(
+        {"floor": {"photo": "cleanbgs_Wood.jpg", "span": 4.0}, "wall": None}
+    )
+    cat_wall = _row_with_backgrounds(
+        {"floor": {"photo": "Dune.jpg"}, "wall": {"photo": "chelsea.jpg"}}
+    )
+    no_photo = _row_with_backgrounds({"objects": []})  # an ADD-labelled photo records none
+    assert background_photos(rendered) == {"cleanbgs_Wood.jpg"}
+    assert background_photos(cat_wall) == {"Dune.jpg", "chelsea.jpg"}
+    kept = [keeps_background(r, allowed) for r in (generated, rendered, cat_wall, no_photo)]
+    assert kept == [True, True, False, True]
+    assert keeps_background(cat_wall, None)  # no list: every row
+    assert not keeps_background(
+        _row_with_backgrounds({"background": {"photo": "XDune.jpg"}}), allowed
+    )  # a prefix must end in "_"
+    # a config whose list leaves no training row stops with a clear error before training
+    (tmp_path / "table").mkdir()
+    pq.write_table(pa.Table.from_pylist([cat_wall]), tmp_path / "table" / "part-0.parquet")
+    cfg = PriorFinetuneConfig(
+        tables=[str(tmp_path / "table")], out=str(tmp_path / "p.onnx"), background_photos=allowed
+    )
+    with pytest.raises(ValueError, match="no ok train rows with allowed background photos"):
+        run(cfg, progress=False)

@@ -68,14 +68,14 @@ def test_local_loop_writes_checkpoint_history_and_plot(tmp_path):
     assert path.with_suffix(".loss.png").stat().st_size > 1000
 
 
-def test_minutes_budget_stops_the_loop_and_each_epoch_is_announced(tmp_path):
+def test_minutes_budget_stops_the_loop_and_each_epoch_is_announced(tmp_path, capsys):
     import numpy as np
 
     from liwi.losses import LossConfig
     from liwi.model import preset
     from liwi.model.network import LayerNet
     from liwi.training.data import StackDataset, collate, rows_from_table
-    from liwi.training.loop import Budget, run_budgeted
+    from liwi.training.loop import Budget, budget_done, run_budgeted
     from liwi.training.step import make_optimizer
 
     table = write_scene_table(str(tmp_path / "table"), n=6, size=40, seed=2)
@@ -88,8 +88,11 @@ def test_minutes_budget_stops_the_loop_and_each_epoch_is_announced(tmp_path):
     steps = Budget(steps=3 * len(ds), max_minutes=60, lr=1e-3, batch_size=1, grad_clip=1.0,
                    val_every=100)  # fmt: skip
     run = run_budgeted(*common, steps, *args, tmp_path / "h.jsonl", rng, on_epoch=epochs.append,
-                       validate_first=True, progress=False)  # fmt: skip
+                       validate_first=True)  # fmt: skip
     assert run.steps == 3 * len(ds) and epochs == [0, 1, 2]
+    # the bar counts the budget, not a step count a wall clock may never reach
+    bar = capsys.readouterr().err
+    assert "100% of budget" in bar and f"step={run.steps}" in bar
     assert run.history[0] == {"kind": "val", "step": 0, "total": 0.5} and run.final_val == {
         "total": 0.5
     }
@@ -98,6 +101,10 @@ def test_minutes_budget_stops_the_loop_and_each_epoch_is_announced(tmp_path):
     assert (
         run_budgeted(*common, no_time, *args, tmp_path / "h2.jsonl", rng, progress=False).steps == 0
     )
+    minutes_left = Budget(steps=10**6, max_minutes=2.0, lr=1e-3, batch_size=1, grad_clip=1.0,
+                          val_every=100)  # fmt: skip
+    assert budget_done(500, 60.0, minutes_left) == 50.0  # half the minutes, few of the steps
+    assert budget_done(10**6, 0.0, minutes_left) == 100.0
 
 
 def test_shipped_training_yaml_loads(tmp_path):

@@ -272,28 +272,31 @@ def rows_from_table(
     split: str | None = None,
     limit: int | None = None,
     s3: S3Options | None = None,
+    extra_columns: tuple[str, ...] = (),
 ):
     """The ``ok`` rows (dicts, PNG bytes still encoded) of a layer table or several.
 
     ``table_or_uri``: a pyarrow Table, a lake URI/path, or a list of those. URIs are read
-    with the training columns only and the rows filtered in the Parquet scan.
+    with the training columns (and ``extra_columns``) only and the rows filtered in the
+    Parquet scan.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     sources = table_or_uri if isinstance(table_or_uri, list | tuple) else [table_or_uri]
+    columns = TRAINING_COLUMNS + [c for c in extra_columns if c not in TRAINING_COLUMNS]
     rows: list[dict] = []
     for src in sources:
         if isinstance(src, pa.Table):
             mask = pc.equal(src.column("status"), "ok")
             if split is not None:
                 mask = pc.and_(mask, pc.equal(src.column("split"), split))
-            table = src.filter(pc.fill_null(mask, False)).select(TRAINING_COLUMNS)
+            table = src.filter(pc.fill_null(mask, False)).select(columns)
         else:
             ds = parquet_dataset(str(src), s3=s3)
             if ds is None:
                 continue
-            table = ds.to_table(columns=TRAINING_COLUMNS, filter=ok_rows(split))
+            table = ds.to_table(columns=columns, filter=ok_rows(split))
         rows += table.to_pylist()
         if limit is not None and len(rows) >= limit:
             break

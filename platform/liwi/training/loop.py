@@ -71,6 +71,14 @@ class LoopResult:
             raise TrainingStopped(checkpoint, self.steps, int(signal.Signals[self.stopped_by]))
 
 
+BAR_FORMAT = "{desc}: {percentage:3.0f}% of budget |{bar}| [{elapsed}<{remaining}{postfix}]"
+
+
+def budget_done(step: int, seconds: float, budget: Budget) -> float:
+    """Per cent of the budget spent after ``step`` steps and ``seconds``: the larger share."""
+    return 100.0 * min(1.0, max(step / budget.steps, seconds / 60.0 / budget.max_minutes))
+
+
 def run_budgeted(
     model: Any,
     opt: Any,
@@ -107,7 +115,9 @@ def run_budgeted(
     epoch = 0
     step = 0
     t0 = time.monotonic()
-    bar = tqdm(total=budget.steps, disable=not progress, desc=desc)
+    # the bar counts the budget in per cent, whichever of steps and minutes is closer to done
+    # (the lr schedule's clock): a bar over 100,000 steps that minutes end read "150 hours"
+    bar = tqdm(total=100, disable=not progress, desc=desc, bar_format=BAR_FORMAT)
     with StopRequest() as stop, history_path.open("w") as hist:
 
         def record(rec: Record, flush: bool = False) -> None:
@@ -122,7 +132,7 @@ def run_budgeted(
             elapsed = (time.monotonic() - t0) / 60.0
             if elapsed >= budget.max_minutes:
                 break
-            frac = max(step / budget.steps, elapsed / budget.max_minutes)
+            frac = budget_done(step, elapsed * 60.0, budget) / 100.0
             set_lr(opt, budget.lr * lr_factor(frac))
             if len(order) < budget.batch_size:
                 if on_epoch is not None:
@@ -132,8 +142,9 @@ def run_budgeted(
             idx, order = order[: budget.batch_size], order[budget.batch_size :]
             logs = update(model, opt, make_batch(idx), loss_config, grad_clip=budget.grad_clip)
             step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{logs['total']:.4f}")
+            done = budget_done(step, time.monotonic() - t0, budget)
+            bar.update(max(0.0, done - bar.n))
+            bar.set_postfix(step=step, loss=f"{logs['total']:.4f}")
             record({"kind": "train", "step": step, "minutes": round(elapsed, 3), **logs})
             if step % budget.val_every == 0:
                 record({"kind": "val", "step": step, **validate()}, flush=True)

@@ -23,6 +23,7 @@ objects that fill the frame (``docs/weights.md``); it waits for labelled real ph
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,10 @@ class PriorFinetuneConfig(JobConfig):
     zoom_min: float = Field(0.6, gt=0)  # crop side ÷ the objects' box side: < 1 cuts them
     zoom_max: float = Field(1.4, gt=0)  # at the frame's edges, > 1 leaves a margin
     iou_weight: float = Field(1.0, ge=0)  # soft-IoU term on the fused map beside the 7 BCEs
+    background_photos: list[str] | None = None  # train only on rows whose background (or
+    # floor and wall) photos are all in this list; None = every row. A photo with a salient
+    # object of its own (the cat, the astronaut) used as background teaches the prior that
+    # such an object is background: the sample photos broke exactly there
     mix: float = Field(0.2, ge=0, le=1)  # the written weights: (1 − mix)·pretrained +
     # mix·fine-tuned. On synthetic tables, fine-tuned alone forgets photographed objects
     # (split D 0.81 → 0.66) and frame-filling ones (the sample cat: its eyes only); blends
@@ -61,6 +66,31 @@ class PriorFinetuneConfig(JobConfig):
     val_samples: int = Field(48, ge=1)  # validation rows (the first of the val split)
     threads: int = Field(0, ge=0)  # torch CPU threads; 0 = torch default
     seed: int = 0  # data order and flips
+
+
+def background_photos(row: dict) -> set[str]:
+    """The photos a synthetic row's background was made of (background, floor, wall), from
+    its generator's trace; empty for rows that record none (photos labelled by ADD)."""
+    trace = row.get("agent_trace") or "[]"
+    names: set[str] = set()
+    for step in json.loads(trace) if isinstance(trace, str) else trace:
+        params = step.get("params") or {}
+        for key in ("background", "floor", "wall"):
+            part = params.get(key)
+            if isinstance(part, dict) and part.get("photo"):
+                names.add(str(part["photo"]))
+    return names
+
+
+def keeps_background(row: dict, allowed: list[str] | None) -> bool:
+    """Whether every background photo of ``row`` is allowed; a name matches itself or the
+    same file under a folder prefix (the renderer writes ``<folder>_<file>``)."""
+    if allowed is None:
+        return True
+    return all(
+        any(name == ok or name.endswith("_" + ok) for ok in allowed)
+        for name in background_photos(row)
+    )
 
 
 def photo_and_union(row: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -197,7 +227,6 @@ def write_blend(
     """Load the blend of ``pretrained`` and ``tuned`` into ``trunk`` and write it into a copy
     of the ONNX graph at ``source`` (the trunk's own weight), ``meta`` as its ``liwi``
     metadata, at ``out``."""
-    import json
 
     import onnx
 
@@ -229,10 +258,15 @@ def run(cfg: PriorFinetuneConfig, progress: bool = True) -> Path:
     trunk = U2Trunk(cfg.trunk)
     load_trunk_weights(trunk, str(source))
     pretrained = {k: v.detach().clone() for k, v in trunk.state_dict().items()}
-    train = rows_from_table(cfg.tables, split="train")
+
+    def rows(split: str) -> list[dict]:
+        found = rows_from_table(cfg.tables, split=split, extra_columns=("agent_trace",))
+        return [r for r in found if keeps_background(r, cfg.background_photos)]
+
+    train = rows("train")
     if not train:
-        raise ValueError(f"no ok train rows in {cfg.tables}")
-    val = (rows_from_table(cfg.tables, split="val") or train)[: cfg.val_samples]
+        raise ValueError(f"no ok train rows with allowed background photos in {cfg.tables}")
+    val = (rows("val") or train)[: cfg.val_samples]
     opt = make_optimizer(trunk, cfg.lr, cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
     out = Path(cfg.out)
