@@ -7,6 +7,7 @@ model is the ``tiny`` preset at 32 px. Tracking goes to the session's real ``mlf
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,6 +94,9 @@ def test_ddp_train_checkpoint_resume_track_register(
     assert first.checkpoint_dir.endswith(f"checkpoint_{STEPS:08d}")
     ckpt = tmp_path / "ray" / "ddp-test" / f"checkpoint_{STEPS:08d}"
     assert (ckpt / MODEL_FILE).is_file() and (ckpt / STATE_JSON).is_file()
+    # the final model lies in the run's own folder (not a temp folder nobody removes)
+    assert first.model_path == tmp_path / "ray" / "ddp-test" / MODEL_FILE
+    assert first.model_path.read_bytes() == (ckpt / MODEL_FILE).read_bytes()
 
     # the loss goes down on the fixed tiny table
     uri = mlflow_server.uri
@@ -172,14 +176,19 @@ def test_s3_tables_feed_the_ray_data_path(table, ray_local, s3_bucket_uri):
 
 
 @pytest.mark.slow
-def test_training_with_checkpoints_on_s3(table, ray_local, mlflow_server, s3_bucket_uri):
+def test_training_with_checkpoints_on_s3(
+    table, ray_local, mlflow_server, s3_bucket_uri, tmp_path, monkeypatch
+):
     from liwi.lake import Lake
     from liwi.training.distributed import run
+
+    monkeypatch.chdir(tmp_path)  # the final model file goes to ./runs/models/<name>
 
     storage = f"{s3_bucket_uri}/runs"
     cfg = _config(table, storage, mlflow_server, f"liwi-s3-{uuid.uuid4().hex[:6]}", 5)
     result = run(cfg.model_copy(update={"tables": [table]}), register=False)
     assert result.step == 5 and result.model_path.is_file()
+    assert result.model_path == Path("runs") / "models" / "ddp-test" / MODEL_FILE
     lake = Lake.from_uri(f"{storage}/ddp-test/checkpoint_00000005")
     assert lake.exists(lake.path(MODEL_FILE)) and lake.exists(lake.path(STATE_JSON))
 

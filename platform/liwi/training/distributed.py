@@ -420,6 +420,16 @@ def build_trainer(cfg: TrainConfig):
     )
 
 
+def final_model_dir(cfg: TrainConfig) -> Path:
+    """Where the driver leaves the final model file: the run's own folder beside Ray Train's
+    checkpoints (``<storage_path>/<name>``) on local storage, ``runs/models/<name>`` for
+    storage on S3. Re-running the same name replaces the file; nothing lands in ``/tmp``
+    (each run used to leave a temp folder behind)."""
+    if cfg.storage_path.startswith("s3://"):
+        return Path("runs") / "models" / cfg.name
+    return Path(cfg.storage_path).expanduser().resolve() / cfg.name
+
+
 def run(cfg: TrainConfig, register: bool = True) -> TrainResult:
     """Train (or resume) with Ray Train; log and register the final model from the driver."""
     from liwi import tracking
@@ -431,7 +441,8 @@ def run(cfg: TrainConfig, register: bool = True) -> TrainResult:
     if result.checkpoint is None:
         raise RuntimeError(f"training run {cfg.name} finished without a checkpoint")
     metrics = dict(result.metrics or {})
-    out_dir = Path(tempfile.mkdtemp(prefix="liwi-train-"))
+    out_dir = final_model_dir(cfg)
+    out_dir.mkdir(parents=True, exist_ok=True)
     with result.checkpoint.as_directory() as d:
         model_path = out_dir / MODEL_FILE
         model_path.write_bytes((Path(d) / MODEL_FILE).read_bytes())
