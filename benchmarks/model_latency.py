@@ -2,7 +2,7 @@
 
     python benchmarks/model_latency.py [--model URI] [--runs 20] [--threads 2] [--box x0,y0,x1,y1]
         [--priors u2netp,u2net,none] [--no-classical] [--compare-model NAME=URI ...] \
-        [--compare-single-view] [--compare-no-second-look] [--compare-second-look-side PX]
+        [--compare-single-view] [--compare-second-look] [--compare-second-look-side PX]
 
 Reports median and p90 wall time of a full decomposition (resize, up to two peels,
 upsampling, stack assembly) with ``max_layers`` 3, and of a single peel (``max_layers``
@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         "(an unprompted model that finds nothing stops after one pass: time the peels)",
     )
     ap.add_argument(
-        "--priors", default="u2netp", help="comma-separated prior weights to time ('none' = off)"
+        "--priors",
+        default="u2netp-liwi",
+        help="comma-separated prior weights to time ('none' = off)",
     )
     ap.add_argument("--no-classical", action="store_true", help="time the model only")
     ap.add_argument(
@@ -50,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         "one view (no mirror) at the training resolution",
     )
     ap.add_argument(
-        "--compare-no-second-look",
+        "--compare-second-look",
         action="store_true",
-        help="also time the model with the first prior and no second look (the prior not "
-        "run again on the peeled background; the predictor before the seventh session)",
+        help="also time the model with the first prior and its second look (the prior run "
+        "again on the peeled background; the default from the seventh to the 13th session)",
     )
     ap.add_argument(
         "--compare-second-look-side",
@@ -118,13 +120,13 @@ def main(argv: list[str] | None = None) -> int:
                 net_side=predictor.config.resolution,
             )
         )
-    if args.compare_no_second_look:
+    if args.compare_second_look:
         methods.append(
             first_prior_method(
-                "model-no-second-look",
+                "model-second-look",
                 args.model,
-                "LiWi model, first prior, no second look",
-                second_look=False,
+                "LiWi model, first prior, second look",
+                second_look=True,
             )
         )
     if args.compare_second_look_side:
@@ -134,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"model-second-look-{px}",
                 args.model,
                 f"LiWi model, first prior, second look at {px}²",
+                second_look=True,
                 second_look_side=px,
             )
         )

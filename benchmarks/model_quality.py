@@ -227,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--table", nargs="+", required=True, help="layer table URI(s)")
     ap.add_argument("--model", default=None, help="model URI (default: the shipped model)")
     ap.add_argument("--method", default="model", choices=("model", "add", "prior"))
-    ap.add_argument("--prior", default="u2netp", help="prior weight, or 'none' (network alone)")
+    ap.add_argument(
+        "--prior", default=None, help="prior weight (default: liwi's default), or 'none'"
+    )
     ap.add_argument("--split", default="test")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
@@ -256,9 +258,10 @@ def main(argv: list[str] | None = None) -> int:
         "each row's true layer count)",
     )
     ap.add_argument(
-        "--no-second-look",
-        action="store_true",
-        help="the prior does not look again at the peeled background (predictor.SECOND_LOOK)",
+        "--second-look",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the prior looks again at the peeled background (default predictor.SECOND_LOOK)",
     )
     ap.add_argument(
         "--second-look-side",
@@ -283,12 +286,15 @@ def main(argv: list[str] | None = None) -> int:
     from liwi.training.data import rows_from_table
 
     torch.set_num_threads(args.threads)
-    prior = None if args.prior.lower() == "none" else args.prior
+    from liwi.weights import DEFAULT_WEIGHT
+
+    prior = None if (args.prior or "").lower() == "none" else (args.prior or DEFAULT_WEIGHT)
     predictor = build_decomposer(args.method, args.model, prior=prior, device="cpu")
     if args.method == "model":
         predictor.alpha_source = args.alpha_source
         predictor.flip_average = not args.no_flip_average
-        predictor.second_look = not args.no_second_look
+        if args.second_look is not None:
+            predictor.second_look = args.second_look
         predictor.second_look_side = args.second_look_side or predictor.second_look_side
         predictor.net_side = args.net_side or predictor.net_side
     rows = rows_from_table(args.table, split=args.split, limit=args.limit)

@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     predictor = Predictor.from_uri(None, device="cpu")
+    predictor.second_look = True  # what this script measures (off by default since session 14)
     rows = rows_from_table(args.table, split=args.split, limit=args.limit)
     if not rows:
         print(f"no {args.split} rows in {args.table}", file=sys.stderr)

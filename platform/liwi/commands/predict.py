@@ -71,10 +71,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help=f"most layers: background + objects (default {DEFAULT_MAX_LAYERS})",
     )
     p.add_argument(
-        "--no-second-look",
-        action="store_true",
-        help="method model: do not run the prior again on the peeled background to find an "
-        "object it missed (faster: one prior pass per photo)",
+        "--second-look",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="method model: run the prior again on the peeled background to find an object "
+        "it missed (one more prior pass per photo; off by default since the fine-tuned prior)",
     )
     p.add_argument("--psd", action="store_true", help="also write layers.psd")
     p.add_argument("--device", default=None, help="cpu / cuda (default: cuda if available)")
@@ -180,8 +181,8 @@ def run(args: argparse.Namespace) -> int:
         check_device(args.device)
         out = output_folder(args.out)
         predictor = build_decomposer(args.method, args.model, prior=prior, device=args.device)
-        if args.no_second_look and hasattr(predictor, "second_look"):
-            predictor.second_look = False
+        if args.second_look is not None and hasattr(predictor, "second_look"):
+            predictor.second_look = args.second_look
     except CheckpointError as exc:
         print(f"liwi predict: --model {args.model}: {one_line(exc)}", file=sys.stderr)
         return 2

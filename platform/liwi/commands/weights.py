@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "list":
             for s in w.REGISTRY.values():
                 path = w.cached_path(s.name)
-                state = "cached" if path.is_file() else "not fetched"
+                state = "bundled" if s.bundled else "cached" if path.is_file() else "not fetched"
                 default = " (default)" if s.name == w.DEFAULT_WEIGHT else ""
                 print(f"{s.name}{default}: {s.description}")
                 print(f"    {s.package}=={s.version}:{s.member}  {s.size:,} B  {s.license}")

@@ -52,6 +52,8 @@ class PriorFinetuneConfig(JobConfig):
     # floor and wall) photos are all in this list; None = every row. A photo with a salient
     # object of its own (the cat, the astronaut) used as background teaches the prior that
     # such an object is background: the sample photos broke exactly there
+    blend_with: str | None = None  # the weight the written blend mixes with (None: `weight`);
+    # a second stage that starts from a first stage's unblended graph blends with u2netp
     mix: float = Field(0.2, ge=0, le=1)  # the written weights: (1 − mix)·pretrained +
     # mix·fine-tuned. On synthetic tables, fine-tuned alone forgets photographed objects
     # (split D 0.81 → 0.66) and frame-filling ones (the sample cat: its eyes only); blends
@@ -287,9 +289,14 @@ def run(cfg: PriorFinetuneConfig, progress: bool = True) -> Path:
         progress=progress,
     )
     tuned = {k: v.detach().cpu().clone() for k, v in trunk.state_dict().items()}
+    if cfg.blend_with is not None:  # blend with another weight of the same trunk
+        source = weights.resolve(cfg.blend_with)
+        load_trunk_weights(trunk, str(source))
+        pretrained = {k: v.detach().clone() for k, v in trunk.state_dict().items()}
     torch.save(tuned, out.with_suffix(".finetuned.pt"))  # unblended, for other mixes
     meta = {
         "fine_tuned_from": cfg.weight,
+        "blended_with": cfg.blend_with or cfg.weight,
         "mix": cfg.mix,
         "steps": result.steps,
         "minutes": result.minutes,
