@@ -17,8 +17,11 @@ What is written is a weight-space blend of the pretrained and the fine-tuned wei
 predictor reads: the soft IoU of :meth:`SalientPrior.alpha` on the val rows (of the
 fine-tuned weights; blends are scored by ``benchmarks/prior_quality.py``).
 
-Not the default prior: trained on synthetic tables only, it stops seeing photographed
-objects that fill the frame (``docs/weights.md``); it waits for labelled real photographs.
+``background_photos`` keeps only rows whose background photos hold no salient object of
+their own (a cat used as background teaches the prior that a cat is background), and
+``blend_with`` lets a second stage blend with the pretrained weight rather than the first
+stage's. The two shipped configs made the default prior ``u2netp-liwi``; its weakness,
+close-up animals under crops, is in ``docs/weights.md``.
 """
 
 from __future__ import annotations
@@ -229,7 +232,6 @@ def write_blend(
     """Load the blend of ``pretrained`` and ``tuned`` into ``trunk`` and write it into a copy
     of the ONNX graph at ``source`` (the trunk's own weight), ``meta`` as its ``liwi``
     metadata, at ``out``."""
-
     import onnx
 
     from liwi.model.u2layernet import trunk_into_onnx
