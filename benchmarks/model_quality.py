@@ -4,7 +4,7 @@
         [--model URI] [--split test] [--json out.json] [--sheet out.png] [--test-sheet t.png] \
         [--sheet-boxes benchmarks/sample_lake_boxes.json --boxed-sheet boxed.png] \
         [--method model|add|prior] [--prior u2netp|u2net|none] [--alpha-source prior|model] \
-        [--no-flip-average] [--net-side PX] [--max-layers N] [--no-second-look]
+        [--no-flip-average] [--net-side PX] [--max-layers N] [--second-look]
         [--second-look-side PX]
 
 Reports, for the model and for the identity baseline (background = input, no objects):
