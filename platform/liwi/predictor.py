@@ -37,6 +37,7 @@ import numpy as np
 from liwi.assembly import assemble
 from liwi.layers import LayerStack, ObjectLayer
 from liwi.model.prompts import Prompt, rasterize
+from liwi.priors.salient import is_flat
 from liwi.weights import DEFAULT_WEIGHT
 
 # The model that ships with the package (see docs/model_card.md).
@@ -92,10 +93,9 @@ FLIP_AVERAGE = True
 # 1.125 × sits inside that range (128 px -> 144 px: held-out shadow IoU B 0.708 -> 0.711,
 # C 0.642 -> 0.654 with stage 8; RESULTS.md). Costs (144/128)² = 1.27 × per forward.
 NET_SIDE_SCALE = 1.125
-# A photo whose pixels' standard deviation is below FLAT_STD (1/255: under one 8-bit step)
-# shows nothing to peel, so it is not peeled: the network alone, from stage 10 on, invents
-# two objects in a black frame (and a flat 3999² PNG then cost 1.6 GB to peel).
-FLAT_STD = 1.0 / 255.0
+# A flat photo (liwi.priors.salient.is_flat) shows nothing to peel, so it is not peeled: the
+# network alone, from stage 10 on, invents two objects in a black frame (and a flat 3999²
+# PNG then cost 1.6 GB to peel).
 
 
 class PredictorError(ValueError):
@@ -494,8 +494,3 @@ class Predictor:
             # Peeled top first; a stack lists objects back to front.
             stacks.append(LayerStack(background=current[i], objects=peeled[i][::-1], meta=meta))
         return stacks
-
-
-def is_flat(image: np.ndarray) -> bool:
-    """Whether a photo has no visible structure (pixel std below FLAT_STD): nothing to peel."""
-    return float(np.asarray(image, np.float32).std()) < FLAT_STD

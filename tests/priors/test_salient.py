@@ -64,7 +64,7 @@ def test_the_stretch_steepens_the_edge_at_the_output_resolution(prior):
     disc = np.clip((100 - np.hypot(yy - 160, xx - 160)) / 2 + 0.5, 0, 1).astype(np.float32)
     maps = np.zeros((7, 320, 320), np.float32)
     maps[0] = cv2.GaussianBlur(disc, (0, 0), 0.7)
-    photo = np.zeros((1280, 1280, 3), np.float32)
+    photo = np.random.default_rng(0).random((1280, 1280, 3), np.float32)  # only its size counts
     a = prior.alpha(photo, maps=maps)
     stretched_then_enlarged = resize_map(
         np.clip((maps[0] - STRETCH_LOW) / (STRETCH_HIGH - STRETCH_LOW), 0, 1), (1280, 1280)
@@ -78,7 +78,7 @@ def test_the_stretch_steepens_the_edge_at_the_output_resolution(prior):
     assert ((a > 0.5) != (stretched_then_enlarged > 0.5)).sum() < 0.01 * (a > 0.5).sum()
     # at the map's own size nothing is resized: the stretched map itself
     np.testing.assert_array_equal(
-        prior.alpha(np.zeros((320, 320, 3), np.float32), maps=maps),
+        prior.alpha(photo[:320, :320], maps=maps),
         np.clip((maps[0] - STRETCH_LOW) / (STRETCH_HIGH - STRETCH_LOW), 0, 1),
     )
 
@@ -90,6 +90,14 @@ def test_a_flat_photo_has_no_salient_object(prior, grey):
     img = np.full((90, 120, 3), grey, np.float32)
     assert float(prior.maps(img)[0].max()) < 0.1
     assert prior.alpha(img).max() == 0.0
+
+
+def test_a_flat_photo_is_not_salient_even_where_the_network_says_so():
+    # the fine-tuned default prior peaks at 0.98 on a black frame: flatness decides
+    tuned = SalientPrior("u2netp-liwi", threads=1)
+    black = np.zeros((90, 120, 3), np.float32)
+    assert float(tuned.maps(black)[0].max()) > 0.5
+    assert tuned.alpha(black).max() == 0.0
 
 
 def test_instances_split_and_order_nearest_first():

@@ -41,6 +41,18 @@ STD = np.array([0.229, 0.224, 0.225], np.float32)
 # it would blow its noise up into an object. A flat photo peaks at 0.001–0.06 (black is
 # the highest); of the 153 held-out B and C rows, 5 % peak below 0.80, the lowest at 0.009.
 MIN_PEAK = 0.1
+# A photo whose pixels' standard deviation is below FLAT_STD (1/255: under one 8-bit step)
+# shows nothing salient, whatever the network says: the fine-tuned u2netp-liwi peaks at
+# 0.98 on a black frame and 0.37 on a grey one (U²-Netp at 0.06 and 0.001), which MIN_PEAK
+# alone let through as an object.
+FLAT_STD = 1.0 / 255.0
+
+
+def is_flat(image: np.ndarray) -> bool:
+    """Whether a photo has no visible structure (pixel std below FLAT_STD): nothing to peel."""
+    return float(np.asarray(image, np.float32).std()) < FLAT_STD
+
+
 # Contrast stretch of the min-max normalised map: values ≤ LOW → 0, ≥ HIGH → 1. Lifts
 # soft-IoU of U²-Netp 0.898 → 0.911 on held-out rendered scenes (shared notes).
 STRETCH_LOW, STRETCH_HIGH = 0.2, 0.8
@@ -204,10 +216,11 @@ class SalientPrior:
 
     def saliency(self, image: np.ndarray, maps: np.ndarray | None = None) -> np.ndarray:
         """Min-max normalised 320×320 salient map in [0, 1] (no stretch, no resize); all
-        zero when the network's peak is below ``MIN_PEAK`` (nothing salient)."""
+        zero when the network's peak is below ``MIN_PEAK`` or the photo is flat (nothing
+        salient)."""
         m = (self.maps(image) if maps is None else maps)[0].astype(np.float32)
         lo, hi = float(m.min()), float(m.max())
-        if hi < MIN_PEAK or hi - lo <= 1e-6:
+        if hi < MIN_PEAK or hi - lo <= 1e-6 or is_flat(image):
             return np.zeros_like(m)
         return (m - lo) / (hi - lo)
 
