@@ -261,7 +261,6 @@ def run(cfg: PriorFinetuneConfig, progress: bool = True) -> Path:
     source = weights.resolve(cfg.weight)
     trunk = U2Trunk(cfg.trunk)
     load_trunk_weights(trunk, str(source))
-    pretrained = {k: v.detach().clone() for k, v in trunk.state_dict().items()}
 
     def rows(split: str) -> list[dict]:
         found = rows_from_table(cfg.tables, split=split, extra_columns=("agent_trace",))
@@ -291,10 +290,11 @@ def run(cfg: PriorFinetuneConfig, progress: bool = True) -> Path:
         progress=progress,
     )
     tuned = {k: v.detach().cpu().clone() for k, v in trunk.state_dict().items()}
-    if cfg.blend_with is not None:  # blend with another weight of the same trunk
+    # what the written graph blends with: the starting weight, or another of the same trunk
+    if cfg.blend_with is not None:
         source = weights.resolve(cfg.blend_with)
-        load_trunk_weights(trunk, str(source))
-        pretrained = {k: v.detach().clone() for k, v in trunk.state_dict().items()}
+    load_trunk_weights(trunk.cpu(), str(source))
+    pretrained = {k: v.detach().clone() for k, v in trunk.state_dict().items()}
     torch.save(tuned, out.with_suffix(".finetuned.pt"))  # unblended, for other mixes
     meta = {
         "fine_tuned_from": cfg.weight,
