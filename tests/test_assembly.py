@@ -47,3 +47,42 @@ def test_the_shadow_under_the_object_is_the_networks_own():
     out = assemble(raw)
     np.testing.assert_array_equal(out["shadow"][20:60, 40:80], shadow[20:60, 40:80])
     np.testing.assert_array_equal(out["shadow"][60:70, 20:100], shadow[60:70, 20:100])
+
+
+def _object_on(img: np.ndarray, box: tuple[int, int, int, int]) -> dict:
+    """A pass's raw maps: an opaque red square painted on ``img``, no shadow, no lift."""
+    h, w = img.shape[:2]
+    alpha = np.zeros((h, w, 1), np.float32)
+    x0, y0, x1, y1 = box
+    alpha[y0:y1, x0:x1] = 1.0
+    photo = img.copy()
+    photo[y0:y1, x0:x1] = (1.0, 0.0, 0.0)
+    return {
+        "image": photo,
+        "alpha": alpha,
+        "shadow": np.ones((h, w, 1), np.float32),
+        "bg_delta": np.zeros_like(img),
+    }
+
+
+def test_the_hole_is_filled_from_around_it_and_concurrent_calls_keep_their_own_fill():
+    # the fill runs on a worker thread (beside the edge colours) at HOLE_FILL_SCALE of the
+    # size: under the object the background continues the ramp around it, elsewhere it is
+    # the input; two callers at once (a serve replica's threads) each get their own fill
+    from concurrent.futures import ThreadPoolExecutor
+
+    h, w = 160, 240
+    ramp = np.linspace(0.1, 0.9, w, dtype=np.float32)
+    img = np.repeat(np.repeat(ramp[None, :, None], h, axis=0), 3, axis=2)
+    other = img[:, ::-1].copy()
+    raws = [_object_on(img, (90, 50, 150, 110)), _object_on(other, (40, 30, 100, 90))]
+    alone = [assemble(r)["background"] for r in raws]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda r: assemble(r)["background"], raws * 3))
+    for k, bg in enumerate(together):
+        np.testing.assert_array_equal(bg, alone[k % 2])
+    hole = np.s_[55:105, 95:145]  # inside the object, away from its edge
+    assert np.abs(alone[0][hole] - img[hole]).mean() < 0.05  # the ramp goes on underneath
+    far = np.ones((h, w), bool)
+    far[45:115, 85:155] = False
+    np.testing.assert_array_equal(alone[0][far], img[far])
