@@ -161,3 +161,29 @@ def test_rows_from_table_reads_only_the_training_columns(tmp_path):
     (row,) = rows_from_table(table, split="val")
     assert set(row) == set(TRAINING_COLUMNS) and row["source_uri"] == "p1.png"
     assert rows_from_table(str(tmp_path / "missing")) == []
+
+
+def test_shadow_prompts_cover_the_cast_shadow_and_the_target_leaves_it_out():
+    # the prior's mask spills onto the object's shadow; such a prompt must still ask for
+    # the clean alpha, so the network learns to cut the shadow out of it
+    stack = procedural_scene(np.random.default_rng(5), 64, 1)
+    base = {
+        "crop": 64,
+        "prompt_prob": 1.0,
+        "degrade_prob": 1.0,
+        "empty_prob": 0.0,
+        "scale_max": 1.0,
+        "flip_prob": 0.0,
+    }
+    with_shadow = make_sample(
+        stack, DataConfig(**base, shadow_prompt_prob=1.0), np.random.default_rng(0)
+    )
+    without = make_sample(stack, DataConfig(**base), np.random.default_rng(0))
+    alpha = with_shadow["alpha"][0]
+    shade = 1.0 - with_shadow["shadow"].min(axis=0)
+    only_shadow = (shade > 0.2) & (alpha < 0.01)
+    assert only_shadow.sum() > 20  # the scene casts a visible shadow
+    assert with_shadow["prompt"][0][only_shadow].mean() > 0.4  # the prompt covers it
+    assert without["prompt"][0][only_shadow].mean() < 0.1  # a plain degraded mask does not
+    np.testing.assert_array_equal(with_shadow["alpha"], without["alpha"])  # same clean target
+    assert with_shadow["degraded"] == 1.0

@@ -13,7 +13,9 @@ Prompts: with probability ``prompt_prob`` a sample gets a prompt (mask, box or p
 Degradation-restoration: a share of the prompted samples (``degrade_prob`` of all samples)
 instead gets a mask prompt made from its alpha eroded, dilated or blurred, and its object
 boundary band blurred in the input; the sample is flagged ``degraded`` and the losses ask
-for the clean alpha and colour (:func:`liwi.losses.degradation_restoration`). Drawing the
+for the clean alpha and colour (:func:`liwi.losses.degradation_restoration`); a share
+``shadow_prompt_prob`` of those masks also covers the object's cast shadow (a salient
+prior's typical error), so the clean alpha teaches the network to cut it out. Drawing the
 degraded samples from the prompted ones keeps the share of unprompted samples the same
 with the objective on or off (an ablation would otherwise change two things at once).
 """
@@ -46,6 +48,10 @@ class DataConfig(BaseModel):
     # share of unprompted "main object" samples does not depend on this objective
     degrade_prob: float = Field(0.3, ge=0, le=1)
     degrade_max_px: int = Field(4, ge=1)  # largest erosion/dilation/blur radius, pixels
+    # share of the degraded samples whose mask prompt also covers part of the object's own
+    # cast shadow, as a salient prior's mask does on rendered scenes: the clean alpha the
+    # losses ask for leaves it out, so the network learns to cut a shadow out of a prompt
+    shadow_prompt_prob: float = Field(0.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _degraded_are_prompted(self) -> DataConfig:
@@ -158,6 +164,27 @@ def degrade_mask(alpha: np.ndarray, max_px: int, rng: np.random.Generator) -> np
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
+# Shadow in a prompt: pixels the object's shadow darkens by more than SHADOW_PROMPT_MIN
+# (1 − min_c S) join the mask prompt with a random strength in SHADOW_PROMPT_COVER, as the
+# prior's soft mask spills onto a shadow at partial confidence.
+SHADOW_PROMPT_MIN = 0.1
+SHADOW_PROMPT_COVER = (0.5, 1.0)
+
+
+def add_shadow_to_prompt(
+    mask: np.ndarray, shadow: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """A H×W mask prompt that also covers the object's cast shadow (H×W×3 attenuation)."""
+    import cv2
+
+    dark = ((1.0 - shadow.min(axis=2)) > SHADOW_PROMPT_MIN).astype(np.float32)
+    if not dark.any():
+        return mask
+    cover = float(rng.uniform(*SHADOW_PROMPT_COVER))
+    soft = cv2.GaussianBlur(dark, (0, 0), sigmaX=1.5)  # a prior's edge is soft
+    return np.maximum(mask, cover * soft).astype(np.float32)
+
+
 def boundary_band(alpha: np.ndarray, radius: int) -> np.ndarray:
     """H×W mask (0/1) of pixels within ``radius`` of the object boundary."""
     import cv2
@@ -222,6 +249,8 @@ def make_sample(
     image = target.image
     if degraded:
         prompt[0] = degrade_mask(alpha, cfg.degrade_max_px, rng)
+        if cfg.shadow_prompt_prob and rng.random() < cfg.shadow_prompt_prob:
+            prompt[0] = add_shadow_to_prompt(prompt[0], target.shadow, rng)
         image = degrade_boundary(image, alpha, cfg.degrade_max_px, rng)
     elif prompted:
         prompt = sample_prompt(alpha, rng)
