@@ -86,3 +86,24 @@ def test_the_hole_is_filled_from_around_it_and_concurrent_calls_keep_their_own_f
     far = np.ones((h, w), bool)
     far[45:115, 85:155] = False
     np.testing.assert_array_equal(alone[0][far], img[far])
+
+
+def test_a_forked_child_fills_with_its_own_worker_thread():
+    # the parent's fill thread does not exist in a forked child (a process pool forked
+    # after a decomposition): the child must not queue work on the parent's dead pool
+    import multiprocessing
+
+    h, w = 60, 80
+    img = np.repeat(
+        np.repeat(np.linspace(0.2, 0.8, w, dtype=np.float32)[None, :, None], h, 0), 3, 2
+    )
+    raw = _object_on(img, (30, 20, 50, 40))
+    parent = assemble(raw)["background"]  # creates the parent's pool
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        child = pool.apply_async(_background_of, (raw,)).get(timeout=60)
+    np.testing.assert_array_equal(child, parent)
+
+
+def _background_of(raw: dict) -> np.ndarray:
+    return assemble(raw)["background"]

@@ -8,6 +8,7 @@ far from the object and its shadow are the input's own.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -35,6 +36,15 @@ def fill_pool() -> ThreadPoolExecutor:
     if _fill_pool is None:
         _fill_pool = ThreadPoolExecutor(1, thread_name_prefix="liwi-fill")
     return _fill_pool
+
+
+def _forget_fill_pool() -> None:
+    """A forked child has no copy of the parent's worker thread: it makes its own pool."""
+    global _fill_pool
+    _fill_pool = None
+
+
+os.register_at_fork(after_in_child=_forget_fill_pool)
 
 
 def assemble(raw: dict, alpha: np.ndarray | None = None) -> dict:

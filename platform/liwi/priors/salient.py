@@ -117,7 +117,8 @@ class SalientPrior:
                 opts.inter_op_num_threads = 1
             # the pool's threads stop spinning when a run returns: left spinning they take
             # the cores from the torch network that runs next (its 2 views: 70-80 ms beside
-            # 100-125 ms after a spinning run; benchmarks/RESULTS.md, 15th session)
+            # 95-127 ms after a spinning run; the whole call's time moved within noise) and
+            # an idle serving replica's (benchmarks/RESULTS.md, 15th session)
             opts.add_session_config_entry("session.force_spinning_stop", "1")
             self._session = ort.InferenceSession(
                 _any_side(str(self.path)), sess_options=opts, providers=["CPUExecutionProvider"]
