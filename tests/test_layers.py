@@ -12,6 +12,7 @@ from liwi.layers import (
     ObjectLayer,
     attenuation,
     bbox_of,
+    channel_min,
     multiply,
     over,
     shadow_from_attenuation,
@@ -54,6 +55,24 @@ def test_multiply_with_white_is_identity(base, rgb, a):
 def test_shadow_from_attenuation_round_trips(s):
     layer = shadow_from_attenuation(s)
     np.testing.assert_allclose(attenuation(layer[..., :3], layer[..., 3]), s, atol=1e-5)
+
+
+@given(st.integers(0, 40), st.integers(0, 30), arrays(np.float32, (H, W, 3), elements=unit))
+def test_local_shadow_layer_is_transparent_where_nothing_darkens(y, x, patch):
+    """Where S = 1 the layer is exactly (0, 0, 0, 0), and the rest round-trips, wherever
+    the shadow sits in a larger frame."""
+    s = np.ones((48, 36, 3), np.float32)
+    s[y : y + H, x : x + W] = patch[: 48 - y, : 36 - x]
+    layer = shadow_from_attenuation(s)
+    np.testing.assert_allclose(attenuation(layer[..., :3], layer[..., 3]), s, atol=1e-5)
+    dark = s.min(axis=2) < 1.0
+    assert np.all(layer[~dark] == 0.0)
+    assert np.all(shadow_from_attenuation(np.ones((8, 8), np.float32)) == 0.0)
+
+
+@given(arrays(np.float32, st.tuples(st.just(H), st.just(W), st.integers(1, 4)), elements=unit))
+def test_channel_min_is_numpys_minimum_over_channels(x):
+    assert np.array_equal(channel_min(x), x.min(axis=2))
 
 
 @given(arrays(np.float32, (H, W), elements=unit))

@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from liwi.layers import channel_min
+
 # Background: pixels farther than REGION_GROW_FRAC × long side from the object (alpha >
 # 0.02) and the shadow (attenuation < 0.98) keep the input's own values.
 REGION_GROW_FRAC = 0.03
@@ -68,7 +70,7 @@ def assemble(raw: dict, alpha: np.ndarray | None = None) -> dict:
     shadow = np.clip(raw["shadow"], 0.0, 1.0)
     from liwi.priors.refine import edge_colours
 
-    touched = (np.maximum(a, own) > 0.02) | (shadow.min(axis=2) < 0.98)
+    touched = (np.maximum(a, own) > 0.02) | (channel_min(shadow) < 0.98)
     grow = max(2.0, REGION_GROW_FRAC * max(im.shape[:2]))
     dist = cv2.distanceTransform((~touched).astype(np.uint8), cv2.DIST_L2, 5)
     dist = np.minimum(dist, grow)  # no touched pixel: the transform answers ~FLT_MAX

@@ -19,6 +19,7 @@ decomposes or exports layers goes through this module.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -74,22 +75,31 @@ def multiply(base: np.ndarray, rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray
     return base * attenuation(rgb, alpha)
 
 
+def channel_min(x: np.ndarray) -> np.ndarray:
+    """Per-pixel minimum over the channels of an H×W×C map, plane by plane: numpy's
+    ``x.min(axis=2)`` walks C-long rows, 12 ms for a 512² RGB map against under 1 ms."""
+    return functools.reduce(np.minimum, (x[..., c] for c in range(x.shape[2])))
+
+
 def shadow_from_attenuation(s: np.ndarray) -> np.ndarray:
     """The RGBA multiply layer whose attenuation is exactly ``s``.
 
     ``s`` is H×W (grey) or H×W×3 in [0, 1]. Alpha is the strongest darkening over the
-    channels, ``a = 1 − min_c S``; the colour is then ``rgb = (S − 1 + a) / a`` (0 where
-    a = 0), so a grey shadow has rgb = 0 and equals a black normal layer.
+    channels, ``a = 1 − min_c S``; the colour is then ``rgb = (S − 1 + a) / a =
+    (S − min_c S) / a`` (0 where a = 0), so a grey shadow has rgb = 0 and equals a black
+    normal layer.
     """
     s = np.clip(np.asarray(s, dtype=np.float32), 0.0, 1.0)
     if s.ndim == 2:
-        s = np.repeat(s[..., None], 3, axis=2)
+        return np.dstack([np.zeros(s.shape + (3,), np.float32), 1.0 - s])
     if s.ndim != 3 or s.shape[2] != 3:
         raise LayerError(f"attenuation: expected H×W or H×W×3, got shape {s.shape}")
-    a = 1.0 - s.min(axis=2)
-    safe = np.where(a > 1e-6, a, 1.0)[..., None]
-    rgb = np.where(a[..., None] > 1e-6, (s - 1.0 + a[..., None]) / safe, 0.0)
-    return np.concatenate([np.clip(rgb, 0.0, 1.0), a[..., None]], axis=2).astype(np.float32)
+    low = channel_min(s)
+    a = 1.0 - low
+    with np.errstate(divide="ignore"):
+        inv = np.where(a > 1e-6, 1.0 / a, np.float32(0.0))
+    rgb = (s - low[..., None]) * inv[..., None]
+    return np.dstack([np.minimum(rgb, 1.0), a]).astype(np.float32, copy=False)
 
 
 def bbox_of(alpha: np.ndarray, threshold: float = 0.5 / 255) -> tuple[int, int, int, int]:
