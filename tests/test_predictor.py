@@ -252,13 +252,18 @@ def test_the_second_look_skips_what_spans_the_frame(shipped, monkeypatch, x0, x1
     assert len(shipped._look_again(background, peeled)) == 1
 
 
-@pytest.mark.parametrize("grey", [0.0, 0.47, 1.0])
-def test_a_flat_photo_gives_the_background_alone(shipped, grey):
-    # no structure, nothing to peel (the network alone invents objects in a black frame)
-    stack = shipped.decompose(np.full((200, 300, 3), grey, np.float32))
+@pytest.mark.parametrize(
+    "colour", [(0.0, 0.0, 0.0), (0.47, 0.47, 0.47), (1.0, 1.0, 1.0), (20 / 255, 10 / 255, 10 / 255)]
+)
+@pytest.mark.parametrize("size", [(200, 300), (700, 3)])
+def test_a_flat_photo_gives_the_background_alone(shipped, colour, size):
+    # no structure, nothing to peel (the network alone invents objects in a black frame);
+    # a uniform colour whose channels differ is flat too (it was peeled as a 93 % object)
+    flat = np.broadcast_to(np.float32(colour), (*size, 3)).copy()
+    stack = shipped.decompose(flat)
     assert stack.objects == [] and stack.meta["peel_passes"] == 0
     assert stack.meta["second_look"] == "not run"
-    np.testing.assert_array_equal(stack.background, np.full((200, 300, 3), grey, np.float32))
+    np.testing.assert_array_equal(stack.background, flat)
 
 
 def test_full_resolution_path_keeps_untouched_pixels_identical(shipped):

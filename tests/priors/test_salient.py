@@ -7,7 +7,7 @@ import pytest
 
 from liwi.imageio import decode_rgb
 from liwi.priors.refine import instances
-from liwi.priors.salient import SalientPrior
+from liwi.priors.salient import SalientPrior, is_flat
 
 LAKE = Path(__file__).resolve().parents[2] / "data" / "sample_lake"
 
@@ -90,6 +90,14 @@ def test_a_flat_photo_has_no_salient_object(prior, grey):
     img = np.full((90, 120, 3), grey, np.float32)
     assert float(prior.maps(img)[0].max()) < 0.1
     assert prior.alpha(img).max() == 0.0
+
+
+def test_flatness_is_per_channel():
+    red = np.broadcast_to(np.float32([0.8, 0.1, 0.1]), (40, 30, 3))
+    assert is_flat(red) and is_flat(red[..., 0])  # one colour, or one grey plane
+    ramp = red.copy()
+    ramp[:, :15, 1] += 0.05  # a faint edge in one channel only
+    assert not is_flat(ramp)
 
 
 def test_a_flat_photo_is_not_salient_even_where_the_network_says_so():

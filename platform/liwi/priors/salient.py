@@ -49,8 +49,12 @@ FLAT_STD = 1.0 / 255.0
 
 
 def is_flat(image: np.ndarray) -> bool:
-    """Whether a photo has no visible structure (pixel std below FLAT_STD): nothing to peel."""
-    return float(np.asarray(image, np.float32).std()) < FLAT_STD
+    """Whether a photo has no visible structure (every channel's std over the pixels below
+    FLAT_STD): nothing to peel. Per channel, so that one uniform colour (its channels
+    differ from each other, not across the frame) is flat too."""
+    arr = np.asarray(image, np.float32)
+    planes = arr.reshape(-1, arr.shape[-1]) if arr.ndim == 3 else arr.reshape(-1, 1)
+    return float(planes.std(axis=0).max()) < FLAT_STD
 
 
 # Contrast stretch of the min-max normalised map: values ≤ LOW → 0, ≥ HIGH → 1. Lifts
