@@ -53,8 +53,9 @@ def is_flat(image: np.ndarray) -> bool:
     FLAT_STD): nothing to peel. Per channel, so that one uniform colour (its channels
     differ from each other, not across the frame) is flat too."""
     arr = np.asarray(image, np.float32)
-    planes = arr.reshape(-1, arr.shape[-1]) if arr.ndim == 3 else arr.reshape(-1, 1)
-    return float(planes.std(axis=0).max()) < FLAT_STD
+    planes = [arr[..., c] for c in range(arr.shape[2])] if arr.ndim == 3 else [arr]
+    # plane by plane: a std over axis 0 of an N×3 view walks 3-long rows (13 ms at 512²)
+    return max(float(p.std()) for p in planes) < FLAT_STD
 
 
 # Contrast stretch of the min-max normalised map: values ≤ LOW → 0, ≥ HIGH → 1. Lifts
