@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from liwi import assembly
 from liwi.assembly import assemble
 
 
@@ -107,3 +108,36 @@ def test_a_forked_child_fills_with_its_own_worker_thread():
 
 def _background_of(raw: dict) -> np.ndarray:
     return assemble(raw)["background"]
+
+
+def _shadow_scene() -> tuple[dict, slice, slice]:
+    """A pass's raw maps: an opaque object and its visible cast shadow (S = 0.5) beside
+    it; the background head proposes no lift at all."""
+    rng = np.random.default_rng(11)
+    h, w = 90, 140
+    img = (0.2 + 0.3 * rng.random((h, w, 3))).astype(np.float32)
+    alpha = np.zeros((h, w, 1), np.float32)
+    alpha[20:50, 30:60] = 1.0
+    shadow = np.ones((h, w, 1), np.float32)
+    shadow[50:70, 30:90] = 0.5  # visible: below the object, nothing covers it
+    raw = {"image": img, "alpha": alpha, "shadow": shadow, "bg_delta": np.zeros_like(img)}
+    return raw, slice(52, 68), slice(32, 88)
+
+
+def test_the_shadow_heads_lift_joins_the_background_heads(monkeypatch):
+    raw, ys, xs = _shadow_scene()
+    img = raw["image"]
+    # the shadow head alone: the background is I ÷ S there, so it recomposites to I
+    monkeypatch.setattr(assembly, "SHADOW_LIFT_SHARE", 1.0)
+    alone = assemble(raw)["background"]
+    np.testing.assert_allclose((alone * 0.5)[ys, xs], img[ys, xs], atol=1e-6)
+    # the background head alone (it proposes nothing here): the input
+    monkeypatch.setattr(assembly, "SHADOW_LIFT_SHARE", 0.0)
+    np.testing.assert_array_equal(assemble(raw)["background"][ys, xs], img[ys, xs])
+    # shipped: SHADOW_LIFT_SHARE of the way from the input towards I ÷ S
+    monkeypatch.undo()
+    mixed = assemble(raw)["background"]
+    share = assembly.SHADOW_LIFT_SHARE
+    np.testing.assert_allclose(mixed[ys, xs], img[ys, xs] * (1 + share), atol=1e-6)
+    # far from the object and its shadow nothing is lifted
+    np.testing.assert_array_equal(mixed[:, 120:], img[:, 120:])
