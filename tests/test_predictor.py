@@ -216,6 +216,18 @@ def test_the_second_look_finds_the_object_behind_and_not_residue(shipped, monkey
     assert len(cat.objects) == 1 and cat.meta["second_look"] == "nothing"
 
 
+def test_a_cropped_close_up_is_peeled_whole_on_the_second_opinion(shipped):
+    # cropped 15 % on the left, the default prior (u2netp-liwi) is unsure and keeps the
+    # cat's eyes; its base U²-Netp answers and the whole cat is peeled; the stack says so
+    cat = _photo("cat.jpg")
+    crop = np.ascontiguousarray(cat[:, int(0.15 * cat.shape[1]) :])
+    stack = shipped.decompose(crop, max_layers=2)
+    assert stack.meta["prior"] == "u2netp-liwi" and stack.meta["prior_answer"] == "u2netp"
+    assert len(stack.objects) == 1 and stack.objects[0].alpha.mean() > 0.5
+    native = shipped.decompose(cat, max_layers=2)
+    assert native.meta["prior_answer"] == "u2netp-liwi"
+
+
 class _BandPrior:
     """A stand-in prior whose map, on any photo, is one bright band (rows 20-39)."""
 
@@ -326,8 +338,8 @@ def test_v2_reads_the_priors_maps_once_per_photo(v2, monkeypatch):
     assert v2.net_side == v2.config.resolution  # its own scale, not LayerNet's 1.125 ×
     monkeypatch.setattr(v2, "second_look", False)  # that one runs the prior on the background
     calls = []
-    real = v2.prior.maps
-    monkeypatch.setattr(v2.prior, "maps", lambda im: calls.append(1) or real(im))
+    real = v2.prior.maps_with_source
+    monkeypatch.setattr(v2.prior, "maps_with_source", lambda im: calls.append(1) or real(im))
     photo = _photo("rocket_tall.jpg")
     stack = v2.decompose(photo, max_layers=3)
     assert len(calls) == 1 and v2.reads_saliency
@@ -341,7 +353,7 @@ def test_v2_reads_the_priors_maps_once_per_photo(v2, monkeypatch):
 def test_v2_does_not_run_the_prior_on_a_flat_photo(v2, monkeypatch):
     # a flat photo is not peeled, so the prior's maps are not worth computing
     calls = []
-    real = v2.prior.maps
-    monkeypatch.setattr(v2.prior, "maps", lambda im: calls.append(1) or real(im))
+    real = v2.prior.maps_with_source
+    monkeypatch.setattr(v2.prior, "maps_with_source", lambda im: calls.append(1) or real(im))
     stack = v2.decompose(np.full((64, 96, 3), 0.3, np.float32), max_layers=3)
     assert calls == [] and stack.objects == []

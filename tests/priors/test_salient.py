@@ -7,7 +7,7 @@ import pytest
 
 from liwi.imageio import decode_rgb
 from liwi.priors.refine import instances
-from liwi.priors.salient import SalientPrior, is_flat
+from liwi.priors.salient import SalientPrior, is_flat, prefer_base, unsure_ratio
 
 LAKE = Path(__file__).resolve().parents[2] / "data" / "sample_lake"
 
@@ -106,6 +106,52 @@ def test_a_flat_photo_is_not_salient_even_where_the_network_says_so():
     black = np.zeros((90, 120, 3), np.float32)
     assert float(tuned.maps(black)[0].max()) > 0.5
     assert tuned.alpha(black).max() == 0.0
+
+
+def _cat_cropped_left() -> np.ndarray:
+    img = decode_rgb((LAKE / "cat.jpg").read_bytes())
+    return np.ascontiguousarray(img[:, int(0.15 * img.shape[1]) :])
+
+
+@pytest.fixture(scope="module")
+def tuned():
+    return SalientPrior("u2netp-liwi", threads=1)  # the default, bundled; base u2netp
+
+
+def test_the_unsure_ratio_and_when_the_base_answers():
+    disc = np.zeros((64, 64), np.float32)
+    disc[16:48, 16:48] = 1.0
+    assert unsure_ratio(disc) == 0.0  # crisp
+    doubt = disc * 0.6 + 0.2  # the object at 0.8, the rest at 0.2: all undecided
+    assert unsure_ratio(doubt) == pytest.approx(64 * 64 / (32 * 32))
+    eyes = np.zeros_like(disc)
+    eyes[20:24, 20:24] = eyes[20:24, 40:44] = 1.0
+    eyes[10:54, 10:54] = np.maximum(eyes[10:54, 10:54], 0.4)
+    assert unsure_ratio(eyes) > 2.0
+    assert prefer_base(eyes, disc)  # sure and larger
+    assert not prefer_base(disc, eyes)  # smaller and unsure
+    assert not prefer_base(eyes, np.zeros_like(disc))  # the base sees nothing
+
+
+def test_an_unsure_default_prior_takes_its_base_on_a_cropped_close_up(tuned):
+    # cropped 15 % on the left, the fine-tuned prior keeps the cat's eyes (alpha mean
+    # 0.07); U²-Netp keeps the whole cat (0.67): the base's maps answer
+    crop = _cat_cropped_left()
+    maps, answered = tuned.maps_with_source(crop)
+    assert answered == "u2netp"
+    assert tuned.alpha(crop).mean() > 0.5 and tuned.alpha(crop, maps).mean() > 0.5
+    assert tuned.fused_maps([crop])[0].mean() > 0.5  # ADD's batched path decides alike
+    whole = decode_rgb((LAKE / "cat.jpg").read_bytes())
+    assert tuned.maps_with_source(whole)[1] == "u2netp-liwi"  # sure of the native photo
+
+
+def test_without_its_base_fetched_the_prior_answers_alone(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("LIWI_WEIGHTS_DIR", str(tmp_path / "empty"))
+    alone = SalientPrior("u2netp-liwi", threads=1)
+    with caplog.at_level("WARNING", logger="liwi.priors.salient"):
+        maps, answered = alone.maps_with_source(_cat_cropped_left())
+    assert answered == "u2netp-liwi" and alone.base is None
+    assert "liwi weights fetch u2netp" in caplog.text
 
 
 def test_instances_split_and_order_nearest_first():

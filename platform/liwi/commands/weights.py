@@ -31,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{s.name}{default}: {s.description}")
                 print(f"    {s.package}=={s.version}:{s.member}  {s.size:,} B  {s.license}")
                 print(f"    sha256 {s.sha256}  {state}: {path}")
+                if s.base:
+                    print(f"    asks {s.base} when unsure of a photo (second opinion)")
             return 0
         if args.action == "fetch":
             for name in args.names:

@@ -37,6 +37,11 @@ class Prompt:
     def empty(self) -> bool:
         return self.mask is None and self.box is None and not self.points
 
+    @property
+    def names_the_object(self) -> bool:
+        """Points or a mask say what to take (a box alone leaves the prior to plan it)."""
+        return bool(self.points) or self.mask is not None
+
     def scaled(self, fx: float, fy: float) -> Prompt:
         """The box and points on the image resized by ``fx`` (x) and ``fy`` (y).
 

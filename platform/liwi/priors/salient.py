@@ -24,6 +24,7 @@ is downloaded here.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -31,6 +32,8 @@ import numpy as np
 
 from liwi.devices import resolve_device
 from liwi.priors.refine import resize_map
+
+log = logging.getLogger(__name__)
 
 # Side the U²-Net family was trained at; inputs are resized to INPUT_SIZE².
 INPUT_SIZE = 320
@@ -46,6 +49,15 @@ MIN_PEAK = 0.1
 # 0.98 on a black frame and 0.37 on a grey one (U²-Netp at 0.06 and 0.001), which MIN_PEAK
 # alone let through as an object.
 FLAT_STD = 1.0 / 255.0
+# The second opinion (``WeightSpec.base``): a fine-tuned weight that is unsure of a photo
+# asks the pretrained weight it was tuned from, and the base's map is kept when the base
+# is sure of it and sees more. On close-up crops of the sample cat u2netp-liwi keeps only
+# the eyes (undecided/foreground 2.2-8.0, alpha mean 0.06-0.30) where U²-Netp keeps the
+# whole cat (0.23-0.32, 0.65-0.68); on 112 crops of 16 photos it switched on those four
+# only, and on the held-out B, C, E test rows never (benchmarks/RESULTS.md, 17th session).
+UNSURE_BAND = (0.1, 0.9)  # fused-map probabilities the network has not decided
+UNSURE_RATIO = 2.0  # a map is unsure when its undecided pixels outnumber its foreground 2:1
+SURE_RATIO = 1.0  # the base's map counts when its undecided pixels are fewer than its fg
 
 
 def is_flat(image: np.ndarray) -> bool:
@@ -81,6 +93,21 @@ def _any_side(path: str) -> bytes:
     return model.SerializeToString()
 
 
+def unsure_ratio(fused: np.ndarray) -> float:
+    """Undecided pixels (inside ``UNSURE_BAND``) per foreground pixel (> 0.5) of a fused
+    map of probabilities; a crisp map scores near 0, a map of scattered doubt far above 1."""
+    lo, hi = UNSURE_BAND
+    undecided = float(np.count_nonzero((fused > lo) & (fused < hi)))
+    return undecided / max(float(np.count_nonzero(fused > 0.5)), 1e-3 * fused.size)
+
+
+def prefer_base(own: np.ndarray, base: np.ndarray) -> bool:
+    """Whether the base weight's fused map replaces an unsure one's: the base is sure
+    (``SURE_RATIO``) and its foreground is larger."""
+    larger = np.count_nonzero(base > 0.5) > np.count_nonzero(own > 0.5)
+    return bool(larger and unsure_ratio(base) < SURE_RATIO)
+
+
 class SalientPrior:
     """A U²-Net family network that maps a photo to a soft salient-object alpha."""
 
@@ -106,6 +133,9 @@ class SalientPrior:
         else:
             self.device = "cpu" if device is None else resolve_device(device)
         self._threads = threads
+        # the weight asked when this one is unsure (second opinion); a given trunk has none
+        self.base = weights.base_of(self.weight) if trunk is None else None
+        self._base_prior: SalientPrior | None = None
         self._session: Any = None
         self._torch_net: Any = None
         self._torch_trunk: Any = trunk
@@ -207,22 +237,66 @@ class SalientPrior:
 
     def fused_maps(self, images: list[np.ndarray], backend: str = "auto") -> np.ndarray:
         """The fused map d0 (what :meth:`alpha` reads) of each H×W×3 image: N×320×320
-        float32 (:meth:`batch_maps` on the images resized to 320²)."""
+        float32 (:meth:`batch_maps` on the images resized to 320²), the base weight's
+        where :meth:`maps` would take it (second opinion)."""
         small = np.stack([self.small(im).transpose(2, 0, 1) for im in images])
-        return self.batch_maps(small, backend)[:, 0].astype(np.float32)
+        fused = self.batch_maps(small, backend)[:, 0].astype(np.float32)
+        unsure = [
+            i
+            for i, (m, im) in enumerate(zip(fused, images, strict=True))
+            if unsure_ratio(m) > UNSURE_RATIO and not is_flat(im)
+        ]
+        base = self._base() if unsure else None
+        if base is not None:
+            others = base.batch_maps(small[unsure], backend)[:, 0].astype(np.float32)
+            for i, other in zip(unsure, others, strict=True):
+                if prefer_base(fused[i], other):
+                    fused[i] = other
+        return fused
 
     def maps(self, image: np.ndarray, side: int = INPUT_SIZE) -> np.ndarray:
-        """The network's seven raw side×side maps (fused, then sides 1-6), probabilities.
+        """The network's seven raw side×side maps (fused, then sides 1-6), probabilities;
+        the base weight's when this one is unsure and the base is sure (second opinion).
 
         Model v2 (:class:`~liwi.model.u2layernet.U2LayerNet`) reads all seven; the alpha
         is made from the first. ``side`` below 320 trades detail for time (the predictor's
         second look, which only looks for large objects).
         """
+        return self.maps_with_source(image, side)[0]
+
+    def maps_with_source(self, image: np.ndarray, side: int = INPUT_SIZE) -> tuple[np.ndarray, str]:
+        """:meth:`maps` and the weight whose maps they are (this one or its base)."""
+        own = self._own_maps(image, side)
+        if unsure_ratio(own[0]) > UNSURE_RATIO and not is_flat(image):
+            base = self._base()
+            if base is not None:
+                other = base._own_maps(image, side)
+                if prefer_base(own[0], other[0]):
+                    return other, base.weight
+        return own, self.weight
+
+    def _own_maps(self, image: np.ndarray, side: int) -> np.ndarray:
         if side % 32:
             raise ValueError(f"side {side} must be a multiple of 32 (five 2x poolings)")
         x = self.preprocess(image, side)
         raw = self._run_torch(x) if self.device.startswith("cuda") else self._run_onnx(x)
         return raw[0].astype(np.float32)
+
+    def _base(self) -> SalientPrior | None:
+        """The base weight's prior, built on first use; None when there is none or it is
+        not fetched (logged once, naming the fetch command: the answer is then this
+        weight's own, never an error)."""
+        if self._base_prior is None and self.base is not None:
+            from liwi.weights import WeightsError
+
+            try:
+                self._base_prior = SalientPrior(
+                    self.base, device=self.device, threads=self._threads
+                )
+            except WeightsError as exc:
+                log.warning("no second opinion for prior %s: %s", self.weight, exc)
+                self.base = None
+        return self._base_prior
 
     def saliency(self, image: np.ndarray, maps: np.ndarray | None = None) -> np.ndarray:
         """Min-max normalised 320×320 salient map in [0, 1] (no stretch, no resize); all
