@@ -27,6 +27,13 @@ def test_a_fine_tuned_weight_names_a_registered_base():
     assert weights.base_of("u2netp") is None and weights.base_of("/some/net.onnx") is None
     for s in weights.REGISTRY.values():
         assert s.base is None or (s.base in weights.REGISTRY and s.base != s.name)
+    # read from a lake, the base is looked for beside it first (cluster workers), then cached
+    assert weights.base_refs("s3://lake/w/u2netp-liwi.onnx") == [
+        "s3://lake/w/u2netp.onnx",
+        "u2netp",
+    ]
+    assert weights.base_refs("u2netp-liwi") == weights.base_refs(None) == ["u2netp"]
+    assert weights.base_refs("u2netp") == []
 
 
 def test_missing_weight_names_the_fetch_command(cache):

@@ -186,10 +186,16 @@ def _from_lake(uri: str) -> Path:
         if known is not None:
             check(known, target)
         return target
+    from liwi.lake import LakeError
+
     lake = Lake.from_uri(uri)
+    try:
+        data = lake.read_bytes(lake.root)
+    except LakeError as exc:
+        raise WeightsError(f"weight {uri!r} is not readable: {exc}") from exc
     # a tampered or cut copy never enters the cache; concurrent workers each write their own
     verify = (lambda tmp: check(known, tmp)) if known is not None else None
-    return write_atomic(target, lake.read_bytes(lake.root), verify)
+    return write_atomic(target, data, verify)
 
 
 def resolve(name_or_uri: str | None = None) -> Path:
@@ -235,6 +241,20 @@ def base_of(name_or_uri: str | None) -> str | None:
     """The registered weight a weight reference was fine-tuned from (its second opinion)."""
     _, s = _known(name_or_uri)
     return s.base if s is not None else None
+
+
+def base_refs(name_or_uri: str | None) -> list[str]:
+    """Where a weight's base is read from, in order: beside it in the same lake folder
+    (cluster workers read weights from the lake; ``liwi weights push`` puts both there),
+    then the registered name (the local cache)."""
+    base = base_of(name_or_uri)
+    if base is None:
+        return []
+    ref = name_or_uri or DEFAULT_WEIGHT
+    beside = []
+    if ref.startswith(("s3://", "file://")):
+        beside = [f"{ref.rstrip('/').rsplit('/', 1)[0]}/{spec(base).filename}"]
+    return [*beside, base]
 
 
 def licence_of(name_or_uri: str | None) -> str:

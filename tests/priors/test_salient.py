@@ -154,6 +154,23 @@ def test_without_its_base_fetched_the_prior_answers_alone(tmp_path, monkeypatch,
     assert "liwi weights fetch u2netp" in caplog.text
 
 
+def test_a_prior_read_from_a_lake_asks_the_base_beside_it(tmp_path, monkeypatch):
+    # a cluster worker with an empty cache reads both weights from the lake
+    import shutil
+
+    from liwi import weights
+
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    for name in ("u2netp-liwi", "u2netp"):
+        shutil.copy(weights.resolve(name), lake / weights.spec(name).filename)
+    monkeypatch.setenv("LIWI_WEIGHTS_DIR", str(tmp_path / "empty-cache"))
+    worker = SalientPrior((lake / "u2netp-liwi.onnx").as_uri(), threads=1)
+    maps, answered = worker.maps_with_source(_cat_cropped_left())
+    assert answered == (lake / "u2netp.onnx").as_uri()
+    assert worker.alpha(_cat_cropped_left(), maps).mean() > 0.5
+
+
 def test_instances_split_and_order_nearest_first():
     a = np.zeros((100, 100), np.float32)
     a[10:30, 10:30] = 1.0  # far (higher in the frame)

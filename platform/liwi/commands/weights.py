@@ -14,7 +14,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     f.add_argument("--force", action="store_true", help="download again even when cached")
     v = sub.add_parser("verify", help="check cached weights against their pinned sha256")
     v.add_argument("names", nargs="*", metavar="NAME", help="default: every cached weight")
-    p = sub.add_parser("push", help="copy a cached weight into a lake (s3://… or a folder)")
+    p = sub.add_parser(
+        "push",
+        help="copy a cached weight (and the base it asks when unsure) into a lake (s3://… or a folder)",
+    )
     p.add_argument("name", metavar="NAME")
     p.add_argument("lake", metavar="LAKE_URI", help="destination folder, e.g. s3://lake/weights")
 
@@ -48,11 +51,22 @@ def run(args: argparse.Namespace) -> int:
         # push
         from liwi.lake import Lake
 
-        path = w.resolve(args.name)
-        w.check(w.spec(args.name), path)
         lake = Lake.from_uri(args.lake)
-        lake.write_bytes(lake.path(path.name), path.read_bytes())
-        print(f"{args.name} → {lake.uri_of(lake.path(path.name))}")
+        base = w.spec(args.name).base  # workers look for it beside the weight (second opinion)
+        for name in [args.name] + ([base] if base else []):
+            try:
+                path = w.resolve(name)
+            except w.WeightsError as exc:
+                if name == args.name:
+                    raise
+                print(
+                    f"warning: {exc}; workers will answer without {args.name}'s second opinion",
+                    file=sys.stderr,
+                )
+                continue
+            w.check(w.spec(name), path)
+            lake.write_bytes(lake.path(path.name), path.read_bytes())
+            print(f"{name} → {lake.uri_of(lake.path(path.name))}")
         return 0
     except w.WeightsError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -287,14 +287,17 @@ class SalientPrior:
         not fetched (logged once, naming the fetch command: the answer is then this
         weight's own, never an error)."""
         if self._base_prior is None and self.base is not None:
-            from liwi.weights import WeightsError
+            from liwi.weights import WeightsError, base_refs
 
-            try:
-                self._base_prior = SalientPrior(
-                    self.base, device=self.device, threads=self._threads
-                )
-            except WeightsError as exc:
-                log.warning("no second opinion for prior %s: %s", self.weight, exc)
+            errors = []
+            for ref in base_refs(self.weight):  # beside a lake weight first, then the cache
+                try:
+                    self._base_prior = SalientPrior(ref, device=self.device, threads=self._threads)
+                    break
+                except WeightsError as exc:
+                    errors.append(str(exc))
+            else:
+                log.warning("no second opinion for prior %s: %s", self.weight, "; ".join(errors))
                 self.base = None
         return self._base_prior
 
