@@ -34,6 +34,10 @@ def test_a_fine_tuned_weight_names_a_registered_base():
     ]
     assert weights.base_refs("u2netp-liwi") == weights.base_refs(None) == ["u2netp"]
     assert weights.base_refs("u2netp") == []
+    # lineage and model tags name every weight that may answer, with its licence
+    assert weights.licence_of("u2netp-liwi").endswith(
+        "; asks u2netp: " + weights.spec("u2netp").license
+    )
 
 
 def test_missing_weight_names_the_fetch_command(cache):

@@ -258,6 +258,10 @@ def base_refs(name_or_uri: str | None) -> list[str]:
 
 
 def licence_of(name_or_uri: str | None) -> str:
-    """The licence string recorded in lineage and model tags for a weight reference."""
+    """The licence string recorded in lineage and model tags for a weight reference; a
+    weight with a base (second opinion) lists the base's too, since either may answer."""
     ref, s = _known(name_or_uri)
-    return f"{s.name}: {s.license}" if s is not None else f"{ref}: unknown licence"
+    if s is None:
+        return f"{ref}: unknown licence"
+    own = f"{s.name}: {s.license}"
+    return f"{own}; asks {s.base}: {spec(s.base).license}" if s.base else own
