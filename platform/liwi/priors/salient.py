@@ -8,7 +8,9 @@
    ``onnx2torch`` when a CUDA device is asked for) and take its fused side output d0.
    :meth:`SalientPrior.batch_maps` runs many images at once: our torch trunk
    (:class:`~liwi.model.u2layernet.U2Trunk`) on a stacked batch, or onnxruntime one
-   image at a time (the pinned ONNX graph has a fixed batch of 1);
+   image at a time (the pinned ONNX graph has a fixed batch of 1). A fine-tuned weight
+   that is unsure of a photo asks the weight it was tuned from (the second opinion,
+   :meth:`SalientPrior.maps_with_source`);
 3. min-max normalise that map, resize it to the input size (bicubic when enlarging)
    and stretch its contrast there (``(a − low) / (high − low)``, clipped): stretched at
    the output's resolution, the edge is steeper than a stretched 320² map enlarged
