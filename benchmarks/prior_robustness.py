@@ -73,8 +73,8 @@ def main() -> int:
     records, tiles = [], []
     for path in paths:
         for name, image in variants(read_photo(path)).items():
-            own = prior._own_maps(image, 320)
             maps, answered = prior.maps_with_source(image)
+            own = maps if answered == prior.weight else prior._own_maps(image, 320)
             alone, kept = prior.alpha(image, own), prior.alpha(image, maps)
             records.append(
                 {

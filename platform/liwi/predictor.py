@@ -79,17 +79,16 @@ SECOND_LOOK_NO_SPAN = True
 # object is kept within the box grown by BOX_SLACK of the box's size on every side.
 PRIOR_BOX_MIN_COVER = 0.05
 BOX_SLACK = 0.25
-# Each pass also runs the network on the mirrored photo (one batch) and averages the two
-# answers, mirrored back: held-out shadow IoU B 0.701 -> 0.708, C 0.627 -> 0.642 with
-# stage 8 (RESULTS.md); it costs one more forward of the network per pass.
+# Each pass also runs the network on the mirrored photo (one batch, one more forward) and
+# averages the answers: shadow IoU B 0.701 -> 0.708, C 0.627 -> 0.642 (stage 8; RESULTS.md).
 FLIP_AVERAGE = True
 # LayerNet sees the photo with its long side at NET_SIDE_SCALE × its training resolution:
 # training crops put the short side at 1.0–1.17 × that resolution, and a square photo at
 # 1.125 × sits inside that range (128 px -> 144 px: held-out shadow IoU B 0.708 -> 0.711,
 # C 0.642 -> 0.654 with stage 8; RESULTS.md). Costs (144/128)² = 1.27 × per forward.
 NET_SIDE_SCALE = 1.125
-# A flat photo (liwi.priors.salient.is_flat) is not peeled: the network alone invents two
-# objects in a black frame (and a flat 3999² PNG cost 1.6 GB to peel).
+# A flat photo (liwi.priors.salient.is_flat) is not peeled: the network alone invents
+# objects in a black frame (a flat 3999² PNG cost 1.6 GB to peel).
 
 
 class PredictorError(ValueError):
@@ -370,7 +369,7 @@ class Predictor:
         self, image: np.ndarray, prompt: Prompt | None, passes: int, maps: np.ndarray | None
     ) -> list[tuple]:
         """(prompt, alpha) per peeling pass from the prior; alpha None = the network's own."""
-        if self.prior is None or (prompt is not None and prompt.names_the_object):
+        if not self._prior_plans(prompt):
             return [(prompt, None)] + [(None, None)] * (passes - 1)
         from liwi.priors.refine import grow_px, instances
 
@@ -382,6 +381,10 @@ class Predictor:
         if not objs:  # the prior sees nothing salient: let the network look on its own
             return [(None, None)] * passes
         return [(Prompt(mask=m), m) for m in objs]
+
+    def _prior_plans(self, prompt: Prompt | None) -> bool:
+        """Whether the prior plans the peels (not when points or a mask name the object)."""
+        return self.prior is not None and not (prompt is not None and prompt.names_the_object)
 
     @staticmethod
     def _plan_box(alpha: np.ndarray, prompt: Prompt, passes: int, grow: int) -> list[tuple]:
@@ -433,12 +436,11 @@ class Predictor:
     def _peel(self, imgs: list[np.ndarray], prompts: list, max_layers: int) -> list[LayerStack]:
         passes = max_layers - 1
         peelable = [bool(passes) and not is_flat(im) for im in imgs]
-        # the prior's maps of each photo, once: the plan's instances come from them and
-        # model v2 reads them in every pass; with the weight that answered (its base when
-        # it was unsure: liwi.priors.salient's second opinion)
+        # the prior's maps of each photo, once (the plan's instances; model v2 reads them in
+        # every pass), and the weight that answered (liwi.priors.salient's second opinion)
         answers = [
             self.prior.maps_with_source(im)
-            if ok and self.prior and (self.reads_saliency or not (pr and pr.names_the_object))
+            if ok and self.prior and (self.reads_saliency or self._prior_plans(pr))
             else (None, None)
             for im, pr, ok in zip(imgs, prompts, peelable, strict=True)
         ]

@@ -103,6 +103,12 @@ def unsure_ratio(fused: np.ndarray) -> float:
     return undecided / max(float(np.count_nonzero(fused > 0.5)), 1e-3 * fused.size)
 
 
+def asks_base(fused: np.ndarray, image: np.ndarray) -> bool:
+    """Whether a weight unsure of ``image`` (its fused map's ``unsure_ratio`` above
+    ``UNSURE_RATIO``) asks its base; never on a flat photo (nothing there to find)."""
+    return unsure_ratio(fused) > UNSURE_RATIO and not is_flat(image)
+
+
 def prefer_base(own: np.ndarray, base: np.ndarray) -> bool:
     """Whether the base weight's fused map replaces an unsure one's: the base is sure
     (``SURE_RATIO``) and its foreground is larger."""
@@ -244,9 +250,7 @@ class SalientPrior:
         small = np.stack([self.small(im).transpose(2, 0, 1) for im in images])
         fused = self.batch_maps(small, backend)[:, 0].astype(np.float32)
         unsure = [
-            i
-            for i, (m, im) in enumerate(zip(fused, images, strict=True))
-            if unsure_ratio(m) > UNSURE_RATIO and not is_flat(im)
+            i for i, (m, im) in enumerate(zip(fused, images, strict=True)) if asks_base(m, im)
         ]
         base = self._base() if unsure else None
         if base is not None:
@@ -269,7 +273,7 @@ class SalientPrior:
     def maps_with_source(self, image: np.ndarray, side: int = INPUT_SIZE) -> tuple[np.ndarray, str]:
         """:meth:`maps` and the weight whose maps they are (this one or its base)."""
         own = self._own_maps(image, side)
-        if unsure_ratio(own[0]) > UNSURE_RATIO and not is_flat(image):
+        if asks_base(own[0], image):
             base = self._base()
             if base is not None:
                 other = base._own_maps(image, side)
