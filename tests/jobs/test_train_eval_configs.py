@@ -37,6 +37,7 @@ def _config_class(name: str):
         "finetune_v2_u2net_gpu.yaml": FinetuneConfig,
         "finetune_prior_u2netp.yaml": PriorFinetuneConfig,
         "finetune_prior_u2netp_zoom.yaml": PriorFinetuneConfig,
+        "finetune_prior_u2netp_photos.yaml": PriorFinetuneConfig,
         "synth.yaml": SynthConfig,
         "synth_render.yaml": SynthConfig,
     }

@@ -31,9 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from liwi.config import JobConfig
+from liwi.training.prior_photos import PhotoTeacher, load_photos
 
 
 class PriorFinetuneConfig(JobConfig):
@@ -55,6 +56,14 @@ class PriorFinetuneConfig(JobConfig):
     # floor and wall) photos are all in this list; None = every row. A photo with a salient
     # object of its own (the cat, the astronaut) used as background teaches the prior that
     # such an object is background: the sample photos broke exactly there
+    photos: list[str] | None = None  # folders or files of unlabelled photographs with
+    # objects of their own; their targets are the teacher's maps (distillation), so the
+    # fine-tune learns the tables' shadows without unlearning photographed objects
+    photo_prob: float = Field(0.0, ge=0, le=1)  # share of samples drawn from `photos`
+    photo_crop_min: float = Field(0.55, gt=0, le=1)  # a photo sample is the whole photo or,
+    # half the time, a crop this share (per side, up to 1) of it: close-ups cut by the frame
+    teacher: str | None = None  # the weight whose maps (its second opinion included) are the
+    # photos' targets; None = `weight`, the starting point
     blend_with: str | None = None  # the weight the written blend mixes with (None: `weight`);
     # a second stage that starts from a first stage's unblended graph blends with u2netp
     mix: float = Field(0.2, ge=0, le=1)  # the written weights: (1 − mix)·pretrained +
@@ -71,6 +80,12 @@ class PriorFinetuneConfig(JobConfig):
     val_samples: int = Field(48, ge=1)  # validation rows (the first of the val split)
     threads: int = Field(0, ge=0)  # torch CPU threads; 0 = torch default
     seed: int = 0  # data order and flips
+
+    @model_validator(mode="after")
+    def _photos_when_drawn(self) -> PriorFinetuneConfig:
+        if self.photo_prob > 0 and not self.photos:
+            raise ValueError("photo_prob > 0 needs photos: folders or files of photographs")
+        return self
 
 
 def background_photos(row: dict) -> set[str]:
@@ -126,27 +141,35 @@ def zoom_box(union: np.ndarray, rng: np.random.Generator, fill: tuple[float, flo
 
 
 def make_batch(
-    rows: list[dict], cfg: PriorFinetuneConfig, rng: np.random.Generator, train: bool = True
+    rows: list[dict],
+    cfg: PriorFinetuneConfig,
+    rng: np.random.Generator,
+    train: bool = True,
+    teacher: PhotoTeacher | None = None,
 ):
-    """Images B×3×side×side in [0, 1] and union targets B×1×side×side (torch tensors);
-    ``train`` draws flips and close-up crops (:func:`zoom_box`), else the whole scene."""
+    """Images B×3×side×side in [0, 1] and targets B×1×side×side (torch tensors): each
+    row's union of object alphas or, with a ``teacher`` and probability ``photo_prob``, a
+    photo and the teacher's map instead. ``train`` draws flips and close-up crops
+    (:func:`zoom_box`), else the whole scene."""
     import torch
     from torch.nn import functional as F
 
+    def at_side(a: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(a, np.float32))
+        t = t.permute(2, 0, 1) if t.ndim == 3 else t[None]
+        return F.interpolate(t[None], (cfg.side, cfg.side), mode="bilinear", antialias=True)[0]
+
     images, targets = [], []
     for row in rows:
-        photo, union = photo_and_union(row)
-        if train and rng.random() < cfg.zoom_prob:
-            top, left, c = zoom_box(union, rng, (cfg.zoom_min, cfg.zoom_max))
-            photo, union = (
-                photo[top : top + c, left : left + c],
-                union[top : top + c, left : left + c],
-            )
-        x = torch.from_numpy(np.ascontiguousarray(photo, np.float32)).permute(2, 0, 1)
-        y = torch.from_numpy(np.ascontiguousarray(union))[None]
-        both = F.interpolate(
-            torch.cat([x, y])[None], (cfg.side, cfg.side), mode="bilinear", antialias=True
-        )[0]
+        if teacher is not None and train and rng.random() < cfg.photo_prob:
+            photo, target = teacher.sample(rng, cfg.photo_crop_min)
+        else:
+            photo, target = photo_and_union(row)
+            if train and rng.random() < cfg.zoom_prob:
+                top, left, c = zoom_box(target, rng, (cfg.zoom_min, cfg.zoom_max))
+                photo = photo[top : top + c, left : left + c]
+                target = target[top : top + c, left : left + c]
+        both = torch.cat([at_side(photo), at_side(target)])
         if train and rng.random() < cfg.flip_prob:
             both = both.flip(-1)
         images.append(both[:3])
@@ -202,8 +225,11 @@ def alpha_iou(trunk, rows: list[dict]) -> float:
     return float(np.mean(alpha_scores(SalientPrior(trunk=trunk), rows)))
 
 
-def validate(trunk, rows: list[dict], cfg: PriorFinetuneConfig) -> dict[str, float]:
-    """The training losses on ``rows`` (no flips) and the alpha's soft IoU."""
+def validate(
+    trunk, rows: list[dict], cfg: PriorFinetuneConfig, teacher: PhotoTeacher | None = None
+) -> dict[str, float]:
+    """The training losses on ``rows`` (no flips), the alpha's soft IoU and, with a
+    ``teacher``, the alpha's agreement with the teacher's on the whole photos."""
     import torch
 
     trunk.eval()
@@ -215,7 +241,10 @@ def validate(trunk, rows: list[dict], cfg: PriorFinetuneConfig) -> dict[str, flo
             losses = prior_losses(trunk(batch["image"]), batch["target"], cfg.iou_weight)
         for k, v in losses.items():
             sums[k] = sums.get(k, 0.0) + float(v) * len(batch["image"])
-    return {**{k: v / len(rows) for k, v in sums.items()}, "alpha_soft_iou": alpha_iou(trunk, rows)}
+    out = {**{k: v / len(rows) for k, v in sums.items()}, "alpha_soft_iou": alpha_iou(trunk, rows)}
+    if teacher is not None:
+        out["photo_agreement"] = teacher.agreement(trunk)
+    return out
 
 
 def blend(pretrained: dict, tuned: dict, mix: float) -> dict:
@@ -270,6 +299,9 @@ def run(cfg: PriorFinetuneConfig, progress: bool = True) -> Path:
     if not train:
         raise ValueError(f"no ok train rows with allowed background photos in {cfg.tables}")
     val = (rows("val") or train)[: cfg.val_samples]
+    teacher = (
+        PhotoTeacher(cfg.teacher or cfg.weight, load_photos(cfg.photos)) if cfg.photos else None
+    )
     opt = make_optimizer(trunk, cfg.lr, cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
     out = Path(cfg.out)
@@ -280,8 +312,8 @@ def run(cfg: PriorFinetuneConfig, progress: bool = True) -> Path:
         cfg,
         Budget.of(cfg),
         len(train),
-        lambda idx: make_batch([train[i] for i in idx], cfg, rng),
-        lambda: validate(trunk, val, cfg),
+        lambda idx: make_batch([train[i] for i in idx], cfg, rng, teacher=teacher),
+        lambda: validate(trunk, val, cfg, teacher),
         out.with_suffix(".history.jsonl"),
         rng,
         step_fn=prior_step,
@@ -298,6 +330,7 @@ def run(cfg: PriorFinetuneConfig, progress: bool = True) -> Path:
     torch.save(tuned, out.with_suffix(".finetuned.pt"))  # unblended, for other mixes
     meta = {
         "fine_tuned_from": cfg.weight,
+        "photos_teacher": teacher.weight if teacher else None,
         "blended_with": cfg.blend_with or cfg.weight,
         "mix": cfg.mix,
         "steps": result.steps,
