@@ -33,8 +33,9 @@ def test_photo_folders_are_read_for_images_and_kept_small(tmp_path):
     assert abs(photo[..., 0].mean() - 200 / 255) < 1e-3
     with pytest.raises(FileNotFoundError, match="neither a file nor a folder"):
         photo_files([str(tmp_path / "missing")])
+    (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no .jpg"):
-        photo_files([str(tmp_path / "empty")] if (tmp_path / "empty").mkdir() is None else [])
+        photo_files([str(tmp_path / "empty")])
 
 
 def test_a_photo_sample_is_the_photo_or_a_crop_of_at_least_the_minimum_share():

@@ -71,6 +71,7 @@ class PhotoTeacher:
         self.weight = weight
         self.prior = SalientPrior(weight, threads=1)
         self.photos = photos
+        self._wanted: list[np.ndarray] | None = None  # its alphas of the whole photos, once
 
     def maps(self, image: np.ndarray) -> np.ndarray:
         """The teacher's seven maps of ``image`` (its own, or its base's when it asks)."""
@@ -91,11 +92,12 @@ class PhotoTeacher:
         from liwi.metrics.layers import map_soft_iou
         from liwi.priors.salient import SalientPrior
 
+        if self._wanted is None:  # the teacher does not change: its alphas are computed once
+            self._wanted = [self.prior.alpha(p, self.maps(p)) for p in self.photos]
         trunk.eval()
         student = SalientPrior(trunk=trunk)
         scores = []
-        for photo in self.photos:
-            want = self.prior.alpha(photo, self.maps(photo))
+        for photo, want in zip(self.photos, self._wanted, strict=True):
             small = student.small(photo).transpose(2, 0, 1)[None]
             scores.append(map_soft_iou(student.alpha(photo, student.batch_maps(small)[0]), want))
         return float(np.mean(scores))
